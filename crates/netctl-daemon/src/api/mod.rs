@@ -1,0 +1,65 @@
+//! The HTTP/JSON API on the unix socket (see docs/api.md).
+
+mod error;
+mod networks;
+mod request;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use netctl_model::api::VersionResponse;
+
+use crate::daemon::Daemon;
+pub use error::ApiError;
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/v1/version", get(version))
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route("/v1/networks/prune", post(networks::prune))
+        .route("/v1/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_request))
+        .with_state(daemon)
+}
+
+async fn version() -> Json<VersionResponse> {
+    Json(VersionResponse {
+        version: env!("CARGO_PKG_VERSION").into(),
+        api_version: netctl_model::api::API_VERSION.into(),
+    })
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("page not found: {}", req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {} not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// One line per request at info, errors with their message.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let start = Instant::now();
+    let response = next.run(req).await.into_response();
+    let status = response.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions().get::<error::ErrorMessage>() {
+        Some(msg) => {
+            tracing::info!(%method, uri = %uri, status, ms = format_args!("{ms:.2}"), error = %msg.0, "request")
+        }
+        None => tracing::info!(%method, uri = %uri, status, ms = format_args!("{ms:.2}"), "request"),
+    }
+    response
+}

@@ -1,0 +1,37 @@
+//! The daemon's shared core: configuration, the kernel connection, the store and
+//! the registry behind one lock. Operations live in their own modules.
+
+use std::path::Path;
+
+use netctl_kernel::Netlink;
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::registry::Registry;
+use crate::store::Collection;
+
+pub struct Daemon {
+    pub config: Config,
+    pub(crate) netlink: Netlink,
+    pub(crate) networks_store: Collection,
+    /// Held for the whole of every change, kernel work included, so the kernel and
+    /// the store change in the same order as the registry.
+    pub(crate) registry: Mutex<Registry>,
+}
+
+impl Daemon {
+    /// Loads the stored state. Nothing in the kernel is touched yet: see `reconcile`.
+    pub fn load(config: Config, netlink: Netlink) -> Result<Self> {
+        let networks_store = Collection::open(&config.data_root, "networks")?;
+        let mut registry = Registry::default();
+        for net in networks_store.load_all()? {
+            registry.insert_network(net);
+        }
+        Ok(Self { config, netlink, networks_store, registry: Mutex::new(registry) })
+    }
+
+    pub fn resolv_conf(&self) -> &Path {
+        Path::new("/etc/resolv.conf")
+    }
+}

@@ -1,0 +1,78 @@
+//! netctld: the netctl daemon. Owns all state and every change to the kernel's
+//! network configuration; serves the API on a unix socket.
+
+mod api;
+mod config;
+mod daemon;
+mod error;
+mod host;
+mod lock;
+mod logging;
+mod networks;
+mod reconcile;
+mod registry;
+mod server;
+mod store;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// netctld — container networking daemon (bridges, addresses, and later DNS and
+/// firewall) serving the netctl API on a unix socket. Run it as root, usually from
+/// systemd (config/netctld.service).
+#[derive(Debug, Parser)]
+#[command(name = "netctld", version)]
+struct Args {
+    /// Configuration file [default: /etc/netctl/netctl.toml, if it exists]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Unix socket of the API [default: /run/netctl/netctl.sock]
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Directory of persistent state: networks [default: /var/lib/netctl]
+    #[arg(long, value_name = "DIR")]
+    data_root: Option<PathBuf>,
+    /// Directory of runtime state, gone at reboot [default: /run/netctl]
+    #[arg(long, value_name = "DIR")]
+    exec_root: Option<PathBuf>,
+    /// Log filter, e.g. "debug" or "netctl_daemon=debug" [default: info, or RUST_LOG]
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut config = match config::Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("netctld: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Some(v) = args.socket {
+        config.socket = v;
+    }
+    if let Some(v) = args.data_root {
+        config.data_root = v;
+    }
+    if let Some(v) = args.exec_root {
+        config.exec_root = v;
+    }
+    if let Some(v) = args.log_level {
+        config.log_level = v;
+    }
+    logging::init(&config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(server::run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Network operations: create, remove, list, prune. Each one checks everything it
+//! can before touching the kernel, and undoes its kernel work if a later step fails.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use ipnetwork::IpNetwork;
+use netctl_kernel::BridgeSpec;
+use netctl_model::api::{NetworkCreateRequest, NetworkInspect};
+use netctl_model::filter::NetworkFilters;
+use netctl_model::network::{NetworkSpec, DEFAULT_NETWORK};
+use netctl_model::{id, ipam, Network, SubnetConfig};
+
+use crate::daemon::Daemon;
+use crate::error::{conflict, DaemonError, Result};
+use crate::host;
+use crate::registry::Registry;
+
+impl Daemon {
+    pub async fn create_network(&self, req: &NetworkCreateRequest) -> Result<Network> {
+        let mut spec = NetworkSpec::from_request(req)?;
+        let mut registry = self.registry.lock().await;
+        if registry.network_by_name(&spec.name).is_some() {
+            return Err(conflict(format!("network with name {} already exists", spec.name)));
+        }
+        check_subnets_free(&registry, &spec.subnets)?;
+        if let Some(bridge) = &spec.bridge_options.bridge_name {
+            self.check_bridge_name_free(&registry, bridge).await?;
+        }
+        if spec.needs_ipv4_subnet() {
+            let subnet = self.pick_free_subnet(&registry).await?;
+            let valid = ipam::validate_subnet(subnet, None, None)?;
+            spec.subnets.push(SubnetConfig::from(valid));
+        }
+        let net_id = loop {
+            let candidate = id::new_id();
+            if registry.find_network(id::short_id(&candidate)).is_err() {
+                break candidate;
+            }
+        };
+        let net = spec.into_network(net_id, Utc::now(), self.config.network.mtu);
+        self.install_network(&net).await?;
+        tracing::info!(network = %net.name, id = %net.short_id(), bridge = %net.bridge, subnet = %net.subnets[0].subnet, "network created");
+        registry.insert_network(net.clone());
+        Ok(net)
+    }
+
+    /// Bridge, then state file; the bridge goes again if the state can't be written.
+    pub(crate) async fn install_network(&self, net: &Network) -> Result<()> {
+        let addresses = bridge_addresses(net);
+        let spec = BridgeSpec { name: &net.bridge, mtu: net.mtu, addresses: &addresses, network_id: &net.id };
+        self.netlink.create_bridge(&spec).await.map_err(|e| {
+            if e.is_exists() {
+                conflict(format!("bridge name {} is already in use by a device on this host", net.bridge))
+            } else {
+                DaemonError::Kernel(e)
+            }
+        })?;
+        if let Err(e) = self.networks_store.save(&net.id, net) {
+            if let Err(undo) = self.netlink.delete_link(&net.bridge).await {
+                tracing::error!(bridge = %net.bridge, error = %undo, "could not remove bridge after failed state write");
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    async fn check_bridge_name_free(&self, registry: &Registry, bridge: &str) -> Result<()> {
+        if let Some(other) = registry.networks().find(|n| n.bridge == bridge) {
+            return Err(conflict(format!("bridge name {bridge} is already used by network {}", other.name)));
+        }
+        if self.netlink.link_by_name(bridge).await?.is_some() {
+            return Err(conflict(format!("bridge name {bridge} is already in use by a device on this host")));
+        }
+        Ok(())
+    }
+
+    async fn pick_free_subnet(&self, registry: &Registry) -> Result<IpNetwork> {
+        let mut avoid: Vec<IpNetwork> =
+            registry.networks().flat_map(|n| n.subnets.iter().map(|s| s.subnet)).collect();
+        avoid.extend(self.netlink.ipv4_route_destinations().await?);
+        avoid.extend(host::nameservers(self.resolv_conf()));
+        ipam::pick_subnet(&self.config.network.default_address_pools, true, &avoid).ok_or_else(|| {
+            conflict(
+                "no free subnet left: every subnet of the address pools overlaps a network or a host route; \
+                 remove unused networks (netctl network prune), give --subnet, or add pools under \
+                 [network] default_address_pools in netctl.toml",
+            )
+        })
+    }
+
+    pub async fn remove_network(&self, key: &str) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        let net = registry.find_network(key)?.clone();
+        self.check_removable(&net)?;
+        self.uninstall_network(&net).await?;
+        registry.remove_network(&net.id);
+        tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
+        Ok(())
+    }
+
+    fn check_removable(&self, net: &Network) -> Result<()> {
+        if net.builtin {
+            return Err(DaemonError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                net.name
+            )));
+        }
+        // Endpoints arrive with containers; until then every custom network is free.
+        Ok(())
+    }
+
+    /// Bridge first: if that fails the network stays whole and the user may retry.
+    async fn uninstall_network(&self, net: &Network) -> Result<()> {
+        self.netlink.delete_link(&net.bridge).await?;
+        self.networks_store.remove(&net.id)?;
+        Ok(())
+    }
+
+    pub async fn inspect_network(&self, key: &str) -> Result<NetworkInspect> {
+        let registry = self.registry.lock().await;
+        let net = registry.find_network(key)?;
+        Ok(net.inspect(BTreeMap::new()))
+    }
+
+    pub async fn list_networks(&self, filters: &NetworkFilters) -> Vec<NetworkInspect> {
+        let registry = self.registry.lock().await;
+        let mut out: Vec<NetworkInspect> = registry
+            .networks()
+            .map(|n| (n.inspect(BTreeMap::new()), n.builtin))
+            .filter(|(view, builtin)| filters.matches(view, *builtin))
+            .map(|(view, _)| view)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Removes every custom network without endpoints; returns their names.
+    pub async fn prune_networks(&self, filters: &NetworkFilters) -> Result<Vec<String>> {
+        let mut registry = self.registry.lock().await;
+        let candidates: Vec<Network> = registry
+            .networks()
+            .filter(|n| !n.builtin && filters.matches(&n.inspect(BTreeMap::new()), false))
+            .cloned()
+            .collect();
+        let mut deleted = Vec::new();
+        for net in candidates {
+            if self.check_removable(&net).is_err() {
+                continue;
+            }
+            self.uninstall_network(&net).await?;
+            registry.remove_network(&net.id);
+            tracing::info!(network = %net.name, id = %net.short_id(), "network pruned");
+            deleted.push(net.name);
+        }
+        deleted.sort();
+        Ok(deleted)
+    }
+
+    /// Makes sure the default network exists in the store (its bridge comes with reconcile).
+    pub(crate) async fn ensure_default_network(&self) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        if let Some(existing) = registry.network_by_name(DEFAULT_NETWORK) {
+            if existing.subnets.first().map(|s| s.subnet) != Some(self.config.network.default_subnet) {
+                tracing::warn!(
+                    stored = %existing.subnets[0].subnet,
+                    configured = %self.config.network.default_subnet,
+                    "the default network keeps its stored subnet; remove its state file to apply the configured one"
+                );
+            }
+            return Ok(());
+        }
+        let subnet = self.config.network.default_subnet;
+        if let Some(other) =
+            registry.networks().find(|n| n.subnets.iter().any(|s| ipam::overlaps(&s.subnet, &subnet)))
+        {
+            return Err(conflict(format!(
+                "the default network's subnet {subnet} overlaps network {}; change network.default_subnet",
+                other.name
+            )));
+        }
+        let valid = ipam::validate_subnet(subnet, None, None)?;
+        let net = Network {
+            id: id::new_id(),
+            name: DEFAULT_NETWORK.into(),
+            created: Utc::now(),
+            driver: "bridge".into(),
+            bridge: self.config.network.default_bridge.clone(),
+            mtu: self.config.network.mtu,
+            subnets: vec![SubnetConfig::from(valid)],
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            enable_icc: true,
+            enable_ip_masquerade: true,
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            builtin: true,
+        };
+        self.networks_store.save(&net.id, &net)?;
+        tracing::info!(bridge = %net.bridge, subnet = %subnet, "default network created");
+        registry.insert_network(net);
+        Ok(())
+    }
+}
+
+pub(crate) fn bridge_addresses(net: &Network) -> Vec<IpNetwork> {
+    net.subnets.iter().map(SubnetConfig::gateway_cidr).collect()
+}
+
+fn check_subnets_free(registry: &Registry, wanted: &[SubnetConfig]) -> Result<()> {
+    for w in wanted {
+        for net in registry.networks() {
+            if let Some(s) = net.subnets.iter().find(|s| ipam::overlaps(&s.subnet, &w.subnet)) {
+                return Err(conflict(format!(
+                    "subnet {} overlaps with subnet {} of network {}",
+                    w.subnet, s.subnet, net.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}

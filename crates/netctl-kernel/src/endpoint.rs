@@ -1,0 +1,109 @@
+//! A container's endpoint on a network: a veth pair whose host end is a port of the
+//! network's bridge and whose other end is created directly inside the container's
+//! namespace under its final name (`eth0`, …), then addressed and brought up there.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd};
+
+use ipnetwork::IpNetwork;
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::error::{KernelError, Result};
+use crate::Netlink;
+
+#[derive(Debug, Clone)]
+pub struct EndpointSpec<'a> {
+    pub host_ifname: &'a str,
+    pub container_ifname: &'a str,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    pub bridge: &'a str,
+    pub addresses: &'a [IpNetwork],
+    /// Default route through this gateway (the container's first network only).
+    pub gateway: Option<IpAddr>,
+}
+
+impl Netlink {
+    /// `self` is the host's connection, `inside` one opened in the container's
+    /// namespace `netns`. On failure the veth pair is deleted again.
+    pub async fn create_endpoint(
+        &self,
+        inside: &Netlink,
+        netns: &impl AsFd,
+        spec: &EndpointSpec<'_>,
+    ) -> Result<()> {
+        let bridge = self.link_by_name(spec.bridge).await?.ok_or_else(|| KernelError::Other {
+            op: format!("attach to bridge {}", spec.bridge),
+            message: "the bridge does not exist".into(),
+        })?;
+        let peer = LinkUnspec::new_with_name(spec.container_ifname)
+            .address(spec.mac.to_vec())
+            .mtu(spec.mtu)
+            .setns_by_fd(netns.as_fd().as_raw_fd())
+            .build();
+        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(spec.host_ifname.to_string())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .mtu(spec.mtu)
+            .controller(bridge.index)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink(format!("create veth {}", spec.host_ifname), e))?;
+        if let Err(e) = configure_inside(inside, spec).await {
+            if let Err(undo) = self.delete_link(spec.host_ifname).await {
+                tracing::warn!(veth = spec.host_ifname, error = %undo, "rollback of half-made endpoint failed");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+async fn configure_inside(inside: &Netlink, spec: &EndpointSpec<'_>) -> Result<()> {
+    let link = inside.link_by_name(spec.container_ifname).await?.ok_or_else(|| KernelError::Other {
+        op: format!("configure {}", spec.container_ifname),
+        message: "the veth end did not arrive in the container's namespace".into(),
+    })?;
+    for addr in spec.addresses {
+        inside.add_address(link.index, *addr).await?;
+    }
+    inside.set_link_up(link.index, None).await?;
+    if let Some(gw) = spec.gateway {
+        inside.add_default_route(gw, link.index).await?;
+    }
+    Ok(())
+}
+
+impl Netlink {
+    pub async fn add_default_route(&self, gateway: IpAddr, oif: u32) -> Result<()> {
+        let msg = match gateway {
+            IpAddr::V4(gw) => {
+                RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(oif).build()
+            }
+            IpAddr::V6(gw) => {
+                RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(oif).build()
+            }
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink(format!("add default route via {gateway}"), e))
+    }
+
+    /// Brings `lo` up: a new namespace has it down.
+    pub async fn loopback_up(&self) -> Result<()> {
+        let lo = self.link_by_name("lo").await?.ok_or_else(|| KernelError::Other {
+            op: "bring lo up".into(),
+            message: "no loopback device".into(),
+        })?;
+        self.set_link_up(lo.index, None).await
+    }
+}

@@ -1,0 +1,17 @@
+//! Everything netctl changes in the kernel: links, addresses and routes over
+//! rtnetlink (never by running `ip`). Later: namespaces, veths, nftables.
+
+mod addresses;
+mod bridge;
+mod endpoint;
+mod error;
+mod links;
+mod netlink;
+pub mod netns;
+mod routes;
+
+pub use bridge::{BridgeRepair, BridgeSpec, OWNER_MARKER_PREFIX};
+pub use endpoint::EndpointSpec;
+pub use error::KernelError;
+pub use links::LinkInfo;
+pub use netlink::Netlink;

@@ -1,0 +1,114 @@
+//! Network namespaces: created and pinned by a bind mount at /run/netns/<name> (as
+//! `ip netns add` does, so `ip netns exec` works), and netlink connections opened
+//! inside one. Everything that changes a thread's namespace runs on a short-lived
+//! dedicated thread: a tokio worker must never switch namespaces.
+
+use std::fs::{self, File};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::error::{KernelError, Result};
+use crate::Netlink;
+
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+fn errno(op: impl Into<String>) -> impl FnOnce(Errno) -> KernelError {
+    let op = op.into();
+    move |e| KernelError::io(op, std::io::Error::from_raw_os_error(e as i32))
+}
+
+/// Runs `f` on a fresh thread that first joins the namespace `ns` (a namespace
+/// file such as /run/netns/x or /proc/PID/ns/net).
+pub fn run_in_netns<T: Send + 'static>(
+    ns: &impl AsFd,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let fd: OwnedFd = ns.as_fd().try_clone_to_owned().map_err(|e| KernelError::io("dup netns fd", e))?;
+    std::thread::spawn(move || {
+        setns(&fd, CloneFlags::CLONE_NEWNET).map_err(errno("enter network namespace"))?;
+        f()
+    })
+    .join()
+    .unwrap_or_else(|_| Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() }))
+}
+
+pub fn open_netns(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| KernelError::io(format!("open network namespace {}", path.display()), e))
+}
+
+/// Makes /run/netns a shared mount point, as iproute2 does, so that pins made here
+/// show in every mount namespace that later copies it.
+fn prepare_run_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| KernelError::io(format!("create {}", dir.display()), e))?;
+    let flags = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    match mount(None::<&str>, dir, Some("none"), flags, None::<&str>) {
+        Ok(()) => Ok(()),
+        Err(Errno::EINVAL) => {
+            // Not a mount point yet: bind it onto itself, then share it.
+            mount(Some(dir), dir, Some("none"), MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(errno(format!("bind {}", dir.display())))?;
+            mount(None::<&str>, dir, Some("none"), flags, None::<&str>)
+                .map_err(errno(format!("share {}", dir.display())))
+        }
+        Err(e) => Err(errno(format!("share {}", dir.display()))(e)),
+    }
+}
+
+/// Creates a new network namespace pinned at `/run/netns/<name>`, with `lo` left
+/// for the caller to bring up. Fails if the pin exists.
+pub fn create_pinned_netns(name: &str) -> Result<PathBuf> {
+    let dir = Path::new(NETNS_RUN_DIR);
+    prepare_run_dir(dir)?;
+    let pin = dir.join(name);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&pin)
+        .map_err(|e| KernelError::io(format!("create {}", pin.display()), e))?;
+    let target = pin.clone();
+    let made = std::thread::spawn(move || -> Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(errno("create network namespace"))?;
+        mount(Some("/proc/thread-self/ns/net"), &target, Some("none"), MsFlags::MS_BIND, None::<&str>)
+            .map_err(errno(format!("pin network namespace at {}", target.display())))
+    })
+    .join()
+    .unwrap_or_else(|_| Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() }));
+    if let Err(e) = made {
+        let _ = fs::remove_file(&pin);
+        return Err(e);
+    }
+    Ok(pin)
+}
+
+/// Unpins a namespace; it is freed once no process is left in it. Ok if absent.
+pub fn remove_pinned_netns(pin: &Path) -> Result<()> {
+    match umount2(pin, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(errno(format!("unpin {}", pin.display()))(e)),
+    }
+    match fs::remove_file(pin) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(KernelError::io(format!("remove {}", pin.display()), e)),
+    }
+}
+
+impl Netlink {
+    /// A netlink connection whose socket lives in the namespace `ns`, driven on
+    /// the current tokio runtime like any other.
+    pub fn connect_in(ns: &impl AsFd) -> Result<Self> {
+        let runtime = tokio::runtime::Handle::current();
+        let (connection, handle) = run_in_netns(ns, move || {
+            let _entered = runtime.enter();
+            let (connection, handle, _) = rtnetlink::new_connection()
+                .map_err(|e| KernelError::io("open netlink socket in netns", e))?;
+            Ok((connection, handle))
+        })?;
+        tokio::spawn(connection);
+        Ok(Self { handle })
+    }
+}

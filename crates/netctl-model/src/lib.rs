@@ -1,0 +1,15 @@
+//! netctl's vocabulary: networks, names and ids, IP address management and the
+//! API's request/response types. Pure logic: nothing here touches the kernel.
+
+pub mod addresses;
+pub mod api;
+pub mod error;
+pub mod filter;
+pub mod id;
+pub mod ipam;
+pub mod name;
+pub mod network;
+pub mod options;
+
+pub use error::ModelError;
+pub use network::{Network, SubnetConfig};
