@@ -42,7 +42,7 @@ impl Netlink {
     /// Creates the bridge with its addresses, up. On any failure after the link
     /// exists, the link is deleted again so nothing is left half made.
     pub async fn create_bridge(&self, spec: &BridgeSpec<'_>) -> Result<u32> {
-        let msg = LinkBridge::new(spec.name).mtu(spec.mtu).alias(spec.marker()).build();
+        let msg = LinkBridge::new(spec.name).mtu(spec.mtu).build();
         self.handle
             .link()
             .add(msg)
@@ -65,6 +65,7 @@ impl Netlink {
             op: format!("create bridge {}", spec.name),
             message: "the bridge vanished right after it was made".into(),
         })?;
+        self.set_alias(link.index, &spec.marker()).await?;
         for addr in spec.addresses {
             self.add_address(link.index, *addr).await?;
         }

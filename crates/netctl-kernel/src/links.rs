@@ -100,6 +100,18 @@ impl Netlink {
         }
     }
 
+    /// Sets IFLA_IFALIAS. The kernel ignores an alias given at creation, so it
+    /// is always set by a change of its own.
+    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).alias(alias.to_string()).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink(format!("set alias of link {index}"), e))
+    }
+
     pub async fn set_link_up(&self, index: u32, mtu: Option<u32>) -> Result<()> {
         let mut msg = LinkUnspec::new_with_index(index).up();
         if let Some(mtu) = mtu {
