@@ -2,9 +2,10 @@
 //! the registry behind one lock. Operations live in their own modules.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use netctl_kernel::Netlink;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use crate::config::Config;
 use crate::error::Result;
@@ -15,6 +16,9 @@ pub struct Daemon {
     pub config: Config,
     pub(crate) netlink: Netlink,
     pub(crate) networks_store: Collection,
+    pub(crate) containers_store: Collection,
+    /// Wakes the monitor at once (a shim ended) instead of at its next poll.
+    pub(crate) monitor_wakeup: Arc<Notify>,
     /// Held for the whole of every change, kernel work included, so the kernel and
     /// the store change in the same order as the registry.
     pub(crate) registry: Mutex<Registry>,
@@ -24,11 +28,22 @@ impl Daemon {
     /// Loads the stored state. Nothing in the kernel is touched yet: see `reconcile`.
     pub fn load(config: Config, netlink: Netlink) -> Result<Self> {
         let networks_store = Collection::open(&config.data_root, "networks")?;
+        let containers_store = Collection::open(&config.data_root, "containers")?;
         let mut registry = Registry::default();
         for net in networks_store.load_all()? {
             registry.insert_network(net);
         }
-        Ok(Self { config, netlink, networks_store, registry: Mutex::new(registry) })
+        for c in containers_store.load_all()? {
+            registry.insert_container(c);
+        }
+        Ok(Self {
+            config,
+            netlink,
+            networks_store,
+            containers_store,
+            monitor_wakeup: Arc::new(Notify::new()),
+            registry: Mutex::new(registry),
+        })
     }
 
     pub fn resolv_conf(&self) -> &Path {

@@ -16,6 +16,8 @@ pub enum DaemonError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, DaemonError>;

@@ -3,20 +3,27 @@
 
 mod api;
 mod config;
+mod containers;
 mod daemon;
+mod endpoints;
 mod error;
 mod host;
 mod lock;
 mod logging;
+mod logs;
+mod monitor;
 mod networks;
+mod process;
 mod reconcile;
 mod registry;
+mod sandbox_files;
 mod server;
 mod store;
+mod views;
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// netctld — container networking daemon (bridges, addresses, and later DNS and
 /// firewall) serving the netctl API on a unix socket. Run it as root, usually from
@@ -39,10 +46,23 @@ struct Args {
     /// Log filter, e.g. "debug" or "netctl_daemon=debug" [default: info, or RUST_LOG]
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Internal>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// Started by the daemon for each detached container: starts its process and
+    /// records its exit code. Not for direct use.
+    #[command(hide = true)]
+    Shim { spec: PathBuf },
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(Internal::Shim { spec }) = &args.command {
+        return process::shim_main(spec);
+    }
     let mut config = match config::Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {

@@ -15,6 +15,7 @@ use crate::daemon::Daemon;
 use crate::error::{conflict, DaemonError, Result};
 use crate::host;
 use crate::registry::Registry;
+use crate::views::network_containers;
 
 impl Daemon {
     pub async fn create_network(&self, req: &NetworkCreateRequest) -> Result<Network> {
@@ -93,6 +94,7 @@ impl Daemon {
         let mut registry = self.registry.lock().await;
         let net = registry.find_network(key)?.clone();
         self.check_removable(&net)?;
+        Self::check_unused(&registry, &net)?;
         self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
@@ -106,7 +108,13 @@ impl Daemon {
                 net.name
             )));
         }
-        // Endpoints arrive with containers; until then every custom network is free.
+        Ok(())
+    }
+
+    fn check_unused(registry: &Registry, net: &Network) -> Result<()> {
+        if registry.containers_on(&net.id).next().is_some() {
+            return Err(conflict(format!("network {} has active endpoints", net.name)));
+        }
         Ok(())
     }
 
@@ -120,14 +128,14 @@ impl Daemon {
     pub async fn inspect_network(&self, key: &str) -> Result<NetworkInspect> {
         let registry = self.registry.lock().await;
         let net = registry.find_network(key)?;
-        Ok(net.inspect(BTreeMap::new()))
+        Ok(net.inspect(network_containers(&registry, &net.id)))
     }
 
     pub async fn list_networks(&self, filters: &NetworkFilters) -> Vec<NetworkInspect> {
         let registry = self.registry.lock().await;
         let mut out: Vec<NetworkInspect> = registry
             .networks()
-            .map(|n| (n.inspect(BTreeMap::new()), n.builtin))
+            .map(|n| (n.inspect(network_containers(&registry, &n.id)), n.builtin))
             .filter(|(view, builtin)| filters.matches(view, *builtin))
             .map(|(view, _)| view)
             .collect();
@@ -140,12 +148,14 @@ impl Daemon {
         let mut registry = self.registry.lock().await;
         let candidates: Vec<Network> = registry
             .networks()
-            .filter(|n| !n.builtin && filters.matches(&n.inspect(BTreeMap::new()), false))
+            .filter(|n| {
+                !n.builtin && filters.matches(&n.inspect(network_containers(&registry, &n.id)), false)
+            })
             .cloned()
             .collect();
         let mut deleted = Vec::new();
         for net in candidates {
-            if self.check_removable(&net).is_err() {
+            if self.check_removable(&net).is_err() || Self::check_unused(&registry, &net).is_err() {
                 continue;
             }
             self.uninstall_network(&net).await?;

@@ -6,12 +6,15 @@ use std::collections::HashSet;
 use netctl_kernel::BridgeSpec;
 
 use crate::daemon::Daemon;
+use crate::endpoints::VETH_MARKER_PREFIX;
 use crate::error::Result;
 use crate::networks::bridge_addresses;
 
 impl Daemon {
     pub async fn reconcile(&self) -> Result<()> {
         self.ensure_default_network().await?;
+        // Containers whose process ended or whose namespace vanished while we were away.
+        self.check_containers().await;
         let registry = self.registry.lock().await;
         for net in registry.networks() {
             if let Some(link) = self.netlink.link_by_name(&net.bridge).await? {
@@ -31,6 +34,21 @@ impl Daemon {
                 }
                 Err(e) => {
                     tracing::error!(network = %net.name, bridge = %net.bridge, error = %e, "cannot restore bridge")
+                }
+            }
+        }
+        let endpoints: HashSet<&str> =
+            registry.containers().flat_map(|c| c.endpoints.iter().map(|e| e.id.as_str())).collect();
+        for link in self.netlink.links().await? {
+            let Some(ep) = link.alias.as_deref().and_then(|a| a.strip_prefix(VETH_MARKER_PREFIX)) else {
+                continue;
+            };
+            if !endpoints.contains(ep) {
+                match self.netlink.delete_link(&link.name).await {
+                    Ok(_) => {
+                        tracing::info!(veth = %link.name, "removed a veth of an endpoint that no longer exists")
+                    }
+                    Err(e) => tracing::error!(veth = %link.name, error = %e, "cannot remove leftover veth"),
                 }
             }
         }

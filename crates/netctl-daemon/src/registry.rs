@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use netctl_model::addresses::AddressBook;
+use netctl_model::container::Container;
 use netctl_model::id::is_id_prefix;
 use netctl_model::{ModelError, Network};
 
 #[derive(Debug, Default)]
 pub struct Registry {
     networks: BTreeMap<String, Network>,
+    containers: BTreeMap<String, Container>,
+    /// Addresses in use per network id, rebuilt from the endpoints at load.
+    address_books: BTreeMap<String, AddressBook>,
 }
 
 impl Registry {
@@ -28,30 +33,84 @@ impl Registry {
         self.networks.values().find(|n| n.name == name)
     }
 
-    /// Full id, then exact name, then unique id prefix: Docker's order.
-    pub fn find_network(&self, key: &str) -> Result<&Network, ModelError> {
-        if let Some(n) = self.networks.get(key) {
-            return Ok(n);
-        }
-        if let Some(n) = self.network_by_name(key) {
-            return Ok(n);
-        }
-        if is_id_prefix(key) {
-            let mut matches =
-                self.networks.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
-            if let Some((_, first)) = matches.next() {
-                let rest = matches.count();
-                if rest == 0 {
-                    return Ok(first);
-                }
-                return Err(ModelError::not_found(format!(
-                    "network {key} is ambiguous ({} matches)",
-                    rest + 1
-                )));
+    pub fn network(&self, id: &str) -> Option<&Network> {
+        self.networks.get(id)
+    }
+
+    pub fn insert_container(&mut self, c: Container) {
+        for ep in &c.endpoints {
+            let book = self.address_books.entry(ep.network_id.clone()).or_default();
+            for ip in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+                book.mark_used(ip.ip());
             }
         }
-        Err(ModelError::not_found(format!("No such network: {key}")))
+        self.containers.insert(c.id.clone(), c);
     }
+
+    /// Replaces a stored container without touching the address books.
+    pub fn update_container(&mut self, c: Container) {
+        self.containers.insert(c.id.clone(), c);
+    }
+
+    pub fn remove_container(&mut self, id: &str) -> Option<Container> {
+        self.containers.remove(id)
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &Container> {
+        self.containers.values()
+    }
+
+    pub fn container(&self, id: &str) -> Option<&Container> {
+        self.containers.get(id)
+    }
+
+    pub fn container_by_name(&self, name: &str) -> Option<&Container> {
+        self.containers.values().find(|c| c.name == name)
+    }
+
+    pub fn address_book(&mut self, network_id: &str) -> &mut AddressBook {
+        self.address_books.entry(network_id.to_string()).or_default()
+    }
+
+    /// Containers with an endpoint on the network.
+    pub fn containers_on(&self, network_id: &str) -> impl Iterator<Item = &Container> + '_ {
+        let id = network_id.to_string();
+        self.containers.values().filter(move |c| c.endpoint_on(&id).is_some())
+    }
+
+    pub fn find_container(&self, key: &str) -> Result<&Container, ModelError> {
+        find(&self.containers, key, |c| c.name == key.trim_start_matches('/'), "container")
+    }
+
+    pub fn find_network(&self, key: &str) -> Result<&Network, ModelError> {
+        find(&self.networks, key, |n| n.name == key, "network")
+    }
+}
+
+/// Full id, then exact name, then unique id prefix: Docker's order.
+fn find<'a, T>(
+    by_id: &'a BTreeMap<String, T>,
+    key: &str,
+    has_name: impl Fn(&T) -> bool,
+    kind: &str,
+) -> Result<&'a T, ModelError> {
+    if let Some(v) = by_id.get(key) {
+        return Ok(v);
+    }
+    if let Some(v) = by_id.values().find(|v| has_name(v)) {
+        return Ok(v);
+    }
+    if is_id_prefix(key) {
+        let mut matches = by_id.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
+        if let Some((_, first)) = matches.next() {
+            let rest = matches.count();
+            if rest == 0 {
+                return Ok(first);
+            }
+            return Err(ModelError::not_found(format!("{kind} {key} is ambiguous ({} matches)", rest + 1)));
+        }
+    }
+    Err(ModelError::not_found(format!("No such {kind}: {key}")))
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "sd_notify READY failed");
     }
 
+    tokio::spawn(crate::monitor::run(daemon.clone()));
     let app = crate::api::router(daemon);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

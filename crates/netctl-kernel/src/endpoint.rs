@@ -15,6 +15,8 @@ use crate::Netlink;
 #[derive(Debug, Clone)]
 pub struct EndpointSpec<'a> {
     pub host_ifname: &'a str,
+    /// Alias of the host end, so leftovers can be recognised as ours.
+    pub host_alias: String,
     pub container_ifname: &'a str,
     pub mac: [u8; 6],
     pub mtu: u32,
@@ -55,7 +57,18 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| KernelError::netlink(format!("create veth {}", spec.host_ifname), e))?;
-        if let Err(e) = configure_inside(inside, spec).await {
+        let configured = match self.link_by_name(spec.host_ifname).await {
+            Ok(Some(host_end)) => match self.set_alias(host_end.index, &spec.host_alias).await {
+                Ok(()) => configure_inside(inside, spec).await,
+                Err(e) => Err(e),
+            },
+            Ok(None) => Err(KernelError::Other {
+                op: format!("create veth {}", spec.host_ifname),
+                message: "the host end vanished".into(),
+            }),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = configured {
             if let Err(undo) = self.delete_link(spec.host_ifname).await {
                 tracing::warn!(veth = spec.host_ifname, error = %undo, "rollback of half-made endpoint failed");
             }

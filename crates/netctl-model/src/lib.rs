@@ -3,8 +3,11 @@
 
 pub mod addresses;
 pub mod api;
+pub mod api_containers;
+pub mod container;
 pub mod error;
 pub mod filter;
+pub mod generated_name;
 pub mod id;
 pub mod ipam;
 pub mod name;

@@ -1,5 +1,6 @@
 //! The HTTP/JSON API on the unix socket (see docs/api.md).
 
+mod containers;
 mod error;
 mod networks;
 mod request;
@@ -23,6 +24,16 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/networks", get(networks::list).post(networks::create))
         .route("/v1/networks/prune", post(networks::prune))
         .route("/v1/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .route("/v1/networks/{id}/connect", post(networks::connect))
+        .route("/v1/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/v1/containers", get(containers::list).post(containers::create))
+        .route("/v1/containers/attach", post(containers::attach))
+        .route("/v1/containers/{id}", get(containers::inspect).delete(containers::remove))
+        .route("/v1/containers/{id}/start", post(containers::start))
+        .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/started", post(containers::started))
+        .route("/v1/containers/{id}/exited", post(containers::exited))
+        .route("/v1/containers/{id}/logs", get(containers::logs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))

@@ -47,3 +47,23 @@ pub async fn prune(
     let networks_deleted = d.prune_networks(&filters).await?;
     Ok(Json(NetworkPruneResponse { networks_deleted }))
 }
+
+pub async fn connect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: netctl_model::api_containers::NetworkConnectRequest = json_body(&body)?;
+    d.connect(&id, &req).await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn disconnect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: netctl_model::api_containers::NetworkDisconnectRequest = json_body(&body)?;
+    d.disconnect(&id, &req).await?;
+    Ok(StatusCode::OK)
+}

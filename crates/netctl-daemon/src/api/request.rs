@@ -34,6 +34,20 @@ pub fn filters(query: Option<&str>) -> Result<NetworkFilters, ApiError> {
     Ok(NetworkFilters::default())
 }
 
+/// The value of `key` in the query string, if present.
+pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+/// A boolean query flag: `1`/`true` or `0`/`false`; absent is false.
+pub fn query_flag(query: Option<&str>, key: &str) -> Result<bool, ApiError> {
+    match query_value(query, key).as_deref() {
+        None | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") | Some("") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!("invalid {key}={other}: use 1 or 0"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,373 @@
+//! Container lifecycle: create (namespace, endpoints, files), attach another
+//! runtime's namespace, start, stop, exit, remove. Kernel work is undone when a
+//! later step fails, so a failed `run` leaves nothing behind.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use netctl_kernel::netns;
+use netctl_model::api_containers::{ContainerAttachRequest, ContainerCreateRequest};
+use netctl_model::container::{
+    container_env, parse_mac, validate_hostname, Container, NetworkMode, Origin, ProcessConfig, RunState,
+    Status,
+};
+use netctl_model::name::validate_name;
+use netctl_model::network::DEFAULT_NETWORK;
+use netctl_model::{generated_name, id, ModelError, Network};
+
+use crate::daemon::Daemon;
+use crate::endpoints::JoinRequest;
+use crate::error::{conflict, DaemonError, Result};
+use crate::process;
+use crate::registry::Registry;
+use crate::sandbox_files::{host_resolv_conf, SandboxFiles};
+
+impl Daemon {
+    pub async fn create_container(&self, req: &ContainerCreateRequest) -> Result<Container> {
+        if req.cmd.is_empty() {
+            return Err(ModelError::invalid("no command given: netctl run [OPTIONS] -- CMD [ARGS...]").into());
+        }
+        let mut registry = self.registry.lock().await;
+        let name = self.pick_container_name(&registry, req.name.as_deref())?;
+        let (mode, network) = resolve_network_mode(&registry, req.network_mode.as_deref())?;
+        let join = match &network {
+            Some(net) => Some(JoinRequest {
+                mac: req.mac_address.as_deref().map(parse_mac).transpose()?,
+                ..JoinRequest::parse(&req.aliases, req.ip_address.as_deref(), net)?
+            }),
+            None if !req.aliases.is_empty() || req.ip_address.is_some() => {
+                return Err(ModelError::invalid("--network-alias and --ip need a network to apply to").into())
+            }
+            None => None,
+        };
+        let id = new_unique_id(&registry);
+        let hostname = match &req.hostname {
+            Some(h) => {
+                validate_hostname(h)?;
+                h.clone()
+            }
+            None if mode == NetworkMode::Host => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| id::short_id(&id).into()),
+            None => id::short_id(&id).to_string(),
+        };
+        let mut c = Container {
+            id: id.clone(),
+            name,
+            created: Utc::now(),
+            hostname: hostname.clone(),
+            origin: Origin::Netctl,
+            network_mode: mode.clone(),
+            process: ProcessConfig {
+                cmd: req.cmd.clone(),
+                env: container_env(&hostname, req.tty, &req.env),
+                workdir: req.working_dir.clone(),
+                tty: req.tty,
+                interactive: req.open_stdin,
+                detach: req.detach,
+                auto_remove: req.auto_remove,
+            },
+            state: RunState::created(),
+            netns_path: None,
+            endpoints: Vec::new(),
+            mac_address: req.mac_address.clone(),
+        };
+        if let Err(e) = self.build_sandbox(&mut registry, &mut c, network.as_ref(), join).await {
+            self.destroy_sandbox(&mut registry, &c).await;
+            return Err(e);
+        }
+        registry.insert_container(c.clone());
+        if req.detach {
+            if let Err(e) = self.spawn_detached(&mut c) {
+                self.destroy_sandbox(&mut registry, &c).await;
+                registry.remove_container(&c.id);
+                let _ = self.containers_store.remove(&c.id);
+                return Err(e);
+            }
+            self.containers_store.save(&c.id, &c)?;
+            registry.update_container(c.clone());
+        }
+        tracing::info!(container = %c.name, id = %c.short_id(), detach = req.detach, "container created");
+        Ok(c)
+    }
+
+    /// Namespace, loopback, first endpoint, files, state: everything but the process.
+    async fn build_sandbox(
+        &self,
+        registry: &mut Registry,
+        c: &mut Container,
+        network: Option<&Network>,
+        join: Option<JoinRequest>,
+    ) -> Result<()> {
+        if c.network_mode != NetworkMode::Host {
+            let pin = netns::create_pinned_netns(&c.name).map_err(|e| {
+                if e.errno() == Some(libc::EEXIST) {
+                    conflict(format!(
+                        "a network namespace named {} exists already (/run/netns/{})",
+                        c.name, c.name
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+            c.netns_path = Some(pin);
+            let inside = self.netlink_in(c)?;
+            inside.loopback_up().await?;
+            if let (Some(net), Some(join)) = (network, join) {
+                let ep = self.join_network(registry, c, &inside, net, join).await?;
+                c.endpoints.push(ep);
+            }
+        }
+        let files = SandboxFiles::new(&self.config.exec_root, &c.id);
+        files
+            .write_all(c, &host_resolv_conf())
+            .map_err(|e| DaemonError::Io(format!("write files of container {}", c.name), e))?;
+        self.containers_store.save(&c.id, c)?;
+        Ok(())
+    }
+
+    /// Undoes `build_sandbox` as far as it got; errors are logged, not returned,
+    /// because this runs on paths that already fail.
+    pub(crate) async fn destroy_sandbox(&self, registry: &mut Registry, c: &Container) {
+        for ep in &c.endpoints {
+            if let Err(e) = self.leave_network(registry, ep).await {
+                tracing::warn!(container = %c.name, veth = %ep.host_ifname, error = %e, "cannot remove endpoint");
+            }
+        }
+        if let (Origin::Netctl, Some(pin)) = (&c.origin, &c.netns_path) {
+            if let Err(e) = netns::remove_pinned_netns(pin) {
+                tracing::warn!(container = %c.name, error = %e, "cannot unpin network namespace");
+            }
+        }
+        if c.origin == Origin::Netctl {
+            SandboxFiles::new(&self.config.exec_root, &c.id).remove(&c.name);
+        }
+    }
+
+    fn pick_container_name(&self, registry: &Registry, wanted: Option<&str>) -> Result<String> {
+        match wanted {
+            Some(name) => {
+                let name = name.trim_start_matches('/');
+                validate_name("container", name)?;
+                if let Some(other) = registry.container_by_name(name) {
+                    return Err(conflict(format!(
+                        "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                Ok(name.to_string())
+            }
+            None => Ok(std::iter::repeat_with(generated_name::generate)
+                .find(|n| {
+                    registry.container_by_name(n).is_none() && !PathBuf::from("/run/netns").join(n).exists()
+                })
+                .expect("unbounded")),
+        }
+    }
+
+    pub async fn attach_container(&self, req: &ContainerAttachRequest) -> Result<Container> {
+        let path = match (&req.netns_path, req.pid) {
+            (Some(p), None) => PathBuf::from(p),
+            (None, Some(pid)) => PathBuf::from(format!("/proc/{pid}/ns/net")),
+            _ => return Err(ModelError::invalid("give exactly one of --netns PATH or --pid PID").into()),
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| {
+            ModelError::invalid(format!("cannot use network namespace {}: {e}", path.display()))
+        })?;
+        let own = std::fs::metadata("/proc/self/ns/net")
+            .map_err(|e| DaemonError::Io("stat own netns".into(), e))?;
+        if meta.dev() == own.dev() && meta.ino() == own.ino() {
+            return Err(ModelError::invalid(format!(
+                "{} is the host's own network namespace; netctl attaches only a container's",
+                path.display()
+            ))
+            .into());
+        }
+        netns::open_netns(&path).map_err(|e| ModelError::invalid(format!("not a network namespace: {e}")))?;
+        let mut registry = self.registry.lock().await;
+        let name = self.pick_container_name(&registry, Some(&req.name))?;
+        if registry.containers().any(|c| matches!(&c.origin, Origin::Attached { dev, ino, .. } if *dev == meta.dev() && *ino == meta.ino())) {
+            return Err(conflict(format!("network namespace {} is already attached", path.display())));
+        }
+        let net = registry.find_network(req.network.as_deref().unwrap_or(DEFAULT_NETWORK))?.clone();
+        let join = JoinRequest::parse(&req.aliases, None, &net)?;
+        let id = new_unique_id(&registry);
+        let hostname = req.hostname.clone().unwrap_or_else(|| id::short_id(&id).to_string());
+        validate_hostname(&hostname)?;
+        let mut c = Container {
+            id,
+            name,
+            created: Utc::now(),
+            hostname,
+            origin: Origin::Attached { netns_path: path.clone(), dev: meta.dev(), ino: meta.ino() },
+            network_mode: NetworkMode::Networks,
+            process: ProcessConfig {
+                cmd: Vec::new(),
+                env: Vec::new(),
+                workdir: None,
+                tty: false,
+                interactive: false,
+                detach: false,
+                auto_remove: false,
+            },
+            state: RunState { status: Status::Running, started_at: Some(Utc::now()), ..RunState::created() },
+            netns_path: Some(path),
+            endpoints: Vec::new(),
+            mac_address: None,
+        };
+        let inside = self.netlink_in(&c)?;
+        let ep = self.join_network(&mut registry, &c, &inside, &net, join).await?;
+        c.endpoints.push(ep);
+        if let Err(e) = self.containers_store.save(&c.id, &c) {
+            self.destroy_sandbox(&mut registry, &c).await;
+            return Err(e.into());
+        }
+        tracing::info!(container = %c.name, netns = ?c.netns_path, "attached another runtime's namespace");
+        registry.insert_container(c.clone());
+        Ok(c)
+    }
+
+    pub async fn remove_container(&self, key: &str, force: bool) -> Result<()> {
+        let c = self.registry.lock().await.find_container(key)?.clone();
+        if c.is_running() && c.origin == Origin::Netctl {
+            if !force {
+                return Err(conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            process::kill_and_wait(c.state.pid, c.state.pid_start, libc::SIGKILL, Duration::from_secs(5))
+                .await;
+        }
+        let mut registry = self.registry.lock().await;
+        let Some(c) = registry.remove_container(&c.id) else { return Ok(()) };
+        self.destroy_sandbox(&mut registry, &c).await;
+        self.containers_store.remove(&c.id)?;
+        let _ = std::fs::remove_file(self.log_path(&c.id));
+        tracing::info!(container = %c.name, id = %c.short_id(), "container removed");
+        Ok(())
+    }
+
+    /// The client started the main process itself (foreground `run`).
+    pub async fn container_started(&self, key: &str, pid: u32) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        let mut c = registry.find_container(key)?.clone();
+        c.state = RunState {
+            status: Status::Running,
+            pid,
+            pid_start: process::start_time(pid).unwrap_or(0),
+            exit_code: 0,
+            started_at: Some(Utc::now()),
+            finished_at: None,
+        };
+        self.containers_store.save(&c.id, &c)?;
+        registry.update_container(c);
+        Ok(())
+    }
+
+    /// The client saw its process exit (foreground `run`).
+    pub async fn container_exited(&self, key: &str, exit_code: i32) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        let mut c = registry.find_container(key)?.clone();
+        mark_exited(&mut c, exit_code);
+        self.containers_store.save(&c.id, &c)?;
+        registry.update_container(c);
+        Ok(())
+    }
+
+    pub async fn start_container(&self, key: &str) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        let mut c = registry.find_container(key)?.clone();
+        if c.origin != Origin::Netctl {
+            return Err(ModelError::invalid(format!("container {} was not started by netctl", c.name)).into());
+        }
+        if c.is_running() {
+            return Ok(());
+        }
+        if let Some(pin) = &c.netns_path {
+            if !pin.exists() {
+                return Err(conflict(format!(
+                    "the network namespace of {} is gone (was the host rebooted?): remove the container and run it again",
+                    c.name
+                )));
+            }
+        }
+        c.process.detach = true;
+        self.spawn_detached(&mut c)?;
+        self.containers_store.save(&c.id, &c)?;
+        registry.update_container(c);
+        Ok(())
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`. Never for processes netctl did not start.
+    pub async fn stop_container(&self, key: &str, timeout: Duration) -> Result<()> {
+        let c = self.registry.lock().await.find_container(key)?.clone();
+        if c.origin != Origin::Netctl {
+            return Err(ModelError::invalid(format!(
+                "container {} belongs to another runtime: netctl never stops processes it did not start",
+                c.name
+            ))
+            .into());
+        }
+        if !c.is_running() || c.state.pid == 0 {
+            return Ok(());
+        }
+        let (pid, start) = (c.state.pid, c.state.pid_start);
+        if !process::kill_and_wait(pid, start, libc::SIGTERM, timeout).await {
+            process::kill_and_wait(pid, start, libc::SIGKILL, Duration::from_secs(5)).await;
+        }
+        self.check_containers().await;
+        Ok(())
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.config.data_root.join("logs").join(format!("{id}.log"))
+    }
+}
+
+pub(crate) fn mark_exited(c: &mut Container, exit_code: i32) {
+    c.state.status = Status::Exited;
+    c.state.pid = 0;
+    c.state.pid_start = 0;
+    c.state.exit_code = exit_code;
+    c.state.finished_at = Some(Utc::now());
+}
+
+fn new_unique_id(registry: &Registry) -> String {
+    loop {
+        let candidate = id::new_id();
+        if registry.find_container(id::short_id(&candidate)).is_err() {
+            return candidate;
+        }
+    }
+}
+
+fn resolve_network_mode(registry: &Registry, mode: Option<&str>) -> Result<(NetworkMode, Option<Network>)> {
+    match mode.unwrap_or("default") {
+        "none" => Ok((NetworkMode::None, None)),
+        "host" => Ok((NetworkMode::Host, None)),
+        "default" | "" => Ok((NetworkMode::Networks, Some(registry.find_network(DEFAULT_NETWORK)?.clone()))),
+        name => Ok((NetworkMode::Networks, Some(registry.find_network(name)?.clone()))),
+    }
+}
+
+impl Daemon {
+    pub async fn inspect_container(
+        &self,
+        key: &str,
+    ) -> Result<netctl_model::api_containers::ContainerInspect> {
+        let registry = self.registry.lock().await;
+        let c = registry.find_container(key)?;
+        Ok(self.container_view(&registry, c))
+    }
+
+    /// Running containers, or all with `all`; newest first, as `docker ps`.
+    pub async fn list_containers(&self, all: bool) -> Vec<netctl_model::api_containers::ContainerInspect> {
+        let registry = self.registry.lock().await;
+        let mut list: Vec<&Container> = registry.containers().filter(|c| all || c.is_running()).collect();
+        list.sort_by_key(|c| std::cmp::Reverse(c.created));
+        list.into_iter().map(|c| self.container_view(&registry, c)).collect()
+    }
+}

@@ -1,0 +1,230 @@
+//! Endpoints: a container joining or leaving a network. Address first (IPAM),
+//! then the veth pair, then the record; each step undone if a later one fails.
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use netctl_kernel::{EndpointSpec, Netlink};
+use netctl_model::api_containers::{NetworkConnectRequest, NetworkDisconnectRequest};
+use netctl_model::container::{format_mac, random_mac, Container, Endpoint};
+use netctl_model::name::validate_name;
+use netctl_model::{id, ModelError, Network};
+
+use crate::daemon::Daemon;
+use crate::error::{conflict, DaemonError, Result};
+use crate::registry::Registry;
+use crate::sandbox_files::SandboxFiles;
+
+/// Written into the host end's alias, so reconcile can find veths we left behind.
+pub const VETH_MARKER_PREFIX: &str = "netctl-ep:";
+
+/// What a container asks for on one network.
+#[derive(Debug, Default, Clone)]
+pub struct JoinRequest {
+    pub aliases: Vec<String>,
+    pub ip: Option<IpAddr>,
+    pub mac: Option<[u8; 6]>,
+}
+
+impl JoinRequest {
+    pub fn parse(aliases: &[String], ip: Option<&str>, net: &Network) -> Result<Self> {
+        if net.builtin && !aliases.is_empty() {
+            return Err(ModelError::invalid(
+                "network-scoped alias is supported only for containers in user defined networks",
+            )
+            .into());
+        }
+        for a in aliases {
+            validate_name("alias", a)?;
+        }
+        let ip = match ip {
+            None => None,
+            Some(_) if net.builtin => {
+                return Err(ModelError::invalid(
+                    "user specified IP address is supported on user defined networks only",
+                )
+                .into())
+            }
+            Some(text) => Some(
+                text.trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| ModelError::invalid(format!("invalid IP address {text:?}")))?,
+            ),
+        };
+        Ok(Self { aliases: aliases.to_vec(), ip, mac: None })
+    }
+}
+
+impl Daemon {
+    /// Makes the endpoint in the kernel; the caller records it in the container.
+    pub(crate) async fn join_network(
+        &self,
+        registry: &mut Registry,
+        c: &Container,
+        inside: &Netlink,
+        net: &Network,
+        req: JoinRequest,
+    ) -> Result<Endpoint> {
+        if c.endpoint_on(&net.id).is_some() {
+            return Err(conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, net.name
+            )));
+        }
+        let netns_path = c.netns_path.as_ref().ok_or_else(|| {
+            DaemonError::Model(ModelError::invalid(format!(
+                "container {} uses the host's network and cannot join networks",
+                c.name
+            )))
+        })?;
+        let subnet = net
+            .subnets
+            .iter()
+            .find(|s| s.subnet.is_ipv4())
+            .ok_or_else(|| conflict(format!("network {} has no IPv4 subnet", net.name)))?
+            .clone();
+        let book = registry.address_book(&net.id);
+        let ip = match req.ip {
+            Some(ip) => {
+                book.reserve(&subnet, ip)?;
+                ip
+            }
+            None => book.allocate(&subnet)?,
+        };
+        let endpoint_id = id::new_id();
+        let mac = req.mac.unwrap_or_else(random_mac);
+        let default_route = !net.internal && !c.endpoints.iter().any(|e| e.default_route);
+        let ep = Endpoint {
+            host_ifname: format!("veth{}", &endpoint_id[..7]),
+            id: endpoint_id,
+            network_id: net.id.clone(),
+            ifname: c.next_ifname(),
+            mac: format_mac(&mac),
+            ipv4: Some(IpNetwork::new(ip, subnet.subnet.prefix()).expect("prefix of its subnet")),
+            ipv6: None,
+            gateway: Some(subnet.gateway),
+            default_route,
+            aliases: req.aliases,
+        };
+        let addresses = [ep.ipv4.expect("set above")];
+        let spec = EndpointSpec {
+            host_ifname: &ep.host_ifname,
+            host_alias: format!("{VETH_MARKER_PREFIX}{}", ep.id),
+            container_ifname: &ep.ifname,
+            mac,
+            mtu: net.mtu,
+            bridge: &net.bridge,
+            addresses: &addresses,
+            gateway: default_route.then_some(subnet.gateway),
+        };
+        let made = match netctl_kernel::netns::open_netns(netns_path) {
+            Ok(ns) => self.netlink.create_endpoint(inside, &ns, &spec).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            registry.address_book(&net.id).release(ip);
+            return Err(e.into());
+        }
+        Ok(ep)
+    }
+
+    /// Removes the veth pair (the kernel takes both ends) and frees the address.
+    pub(crate) async fn leave_network(&self, registry: &mut Registry, ep: &Endpoint) -> Result<()> {
+        self.netlink.delete_link(&ep.host_ifname).await?;
+        for addr in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+            registry.address_book(&ep.network_id).release(addr.ip());
+        }
+        Ok(())
+    }
+
+    pub async fn connect(&self, net_key: &str, req: &NetworkConnectRequest) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        let net = registry.find_network(net_key)?.clone();
+        let mut c = registry.find_container(&req.container)?.clone();
+        let cfg = req.endpoint_config.clone().unwrap_or_default();
+        let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
+        let join = JoinRequest::parse(&cfg.aliases, ip, &net)?;
+        let inside = self.netlink_in(&c)?;
+        let ep = self.join_network(&mut registry, &c, &inside, &net, join).await?;
+        c.endpoints.push(ep.clone());
+        if let Err(e) = self.persist_container(&c) {
+            let _ = self.leave_network(&mut registry, &ep).await;
+            return Err(e);
+        }
+        tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
+        registry.update_container(c);
+        Ok(())
+    }
+
+    pub async fn disconnect(&self, net_key: &str, req: &NetworkDisconnectRequest) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        let net = registry.find_network(net_key)?.clone();
+        let mut c = registry.find_container(&req.container)?.clone();
+        let Some(pos) = c.endpoints.iter().position(|e| e.network_id == net.id) else {
+            return Err(ModelError::not_found(format!(
+                "container {} is not connected to network {}",
+                c.name, net.name
+            ))
+            .into());
+        };
+        let ep = c.endpoints.remove(pos);
+        if let Err(e) = self.leave_network(&mut registry, &ep).await {
+            if !req.force {
+                return Err(e);
+            }
+            tracing::warn!(container = %c.name, error = %e, "forced disconnect: kernel cleanup failed");
+        }
+        if ep.default_route && !req.force {
+            let internal: Vec<String> =
+                registry.networks().filter(|n| n.internal).map(|n| n.id.clone()).collect();
+            self.move_default_route(&mut c, &internal).await;
+        }
+        self.persist_container(&c)?;
+        tracing::info!(container = %c.name, network = %net.name, "disconnected");
+        registry.update_container(c);
+        Ok(())
+    }
+
+    /// After the default route's endpoint left, the next endpoint on a network that
+    /// is not internal takes it over, as Docker moves the gateway.
+    async fn move_default_route(&self, c: &mut Container, internal_networks: &[String]) {
+        let Some(i) = c
+            .endpoints
+            .iter()
+            .position(|e| e.gateway.is_some() && !internal_networks.contains(&e.network_id))
+        else {
+            return;
+        };
+        let Ok(inside) = self.netlink_in(c) else { return };
+        let (ifname, gw) = (c.endpoints[i].ifname.clone(), c.endpoints[i].gateway.expect("checked"));
+        match inside.link_by_name(&ifname).await {
+            Ok(Some(link)) => match inside.add_default_route(gw, link.index).await {
+                Ok(()) => c.endpoints[i].default_route = true,
+                Err(e) => tracing::warn!(container = %c.name, error = %e, "cannot move the default route"),
+            },
+            _ => {
+                tracing::warn!(container = %c.name, ifname, "cannot move the default route: no such interface")
+            }
+        }
+    }
+
+    /// A netlink connection inside the container's namespace.
+    pub(crate) fn netlink_in(&self, c: &Container) -> Result<Netlink> {
+        let path = c.netns_path.as_ref().ok_or_else(|| {
+            DaemonError::Model(ModelError::invalid(format!("container {} uses the host's network", c.name)))
+        })?;
+        let ns = netctl_kernel::netns::open_netns(path)?;
+        Ok(Netlink::connect_in(&ns)?)
+    }
+
+    pub(crate) fn persist_container(&self, c: &Container) -> Result<()> {
+        self.containers_store.save(&c.id, c)?;
+        let files = SandboxFiles::new(&self.config.exec_root, &c.id);
+        if files.dir.is_dir() {
+            files
+                .write_hosts(c)
+                .map_err(|e| DaemonError::Io(format!("write {}", files.hosts().display()), e))?;
+        }
+        Ok(())
+    }
+}

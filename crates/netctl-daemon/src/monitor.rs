@@ -1,0 +1,84 @@
+//! Notices, within a second, containers whose process ended or whose namespace
+//! went away (another runtime's container stopped, its pin removed).
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netctl_model::container::{Container, Origin};
+
+use crate::containers::mark_exited;
+use crate::daemon::Daemon;
+use crate::process;
+use crate::sandbox_files::SandboxFiles;
+
+const POLL: Duration = Duration::from_millis(250);
+
+pub async fn run(daemon: Arc<Daemon>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = daemon.monitor_wakeup.notified() => {}
+        }
+        daemon.check_containers().await;
+    }
+}
+
+enum Change {
+    Exited(Container),
+    Gone(Container),
+}
+
+impl Daemon {
+    pub async fn check_containers(&self) {
+        let mut registry = self.registry.lock().await;
+        let changes: Vec<Change> = registry.containers().filter_map(|c| self.observe(c)).collect();
+        for change in changes {
+            match change {
+                Change::Exited(c) => {
+                    tracing::info!(container = %c.name, exit_code = c.state.exit_code, "container exited");
+                    if c.process.auto_remove && c.process.detach {
+                        registry.remove_container(&c.id);
+                        self.destroy_sandbox(&mut registry, &c).await;
+                        let _ = self.containers_store.remove(&c.id);
+                        let _ = std::fs::remove_file(self.log_path(&c.id));
+                        continue;
+                    }
+                    if let Err(e) = self.containers_store.save(&c.id, &c) {
+                        tracing::error!(container = %c.name, error = %e, "cannot save state");
+                    }
+                    registry.update_container(c);
+                }
+                Change::Gone(c) => {
+                    tracing::info!(container = %c.name, "network namespace gone: container removed");
+                    registry.remove_container(&c.id);
+                    self.destroy_sandbox(&mut registry, &c).await;
+                    if let Err(e) = self.containers_store.remove(&c.id) {
+                        tracing::error!(container = %c.name, error = %e, "cannot remove state");
+                    }
+                }
+            }
+        }
+    }
+
+    fn observe(&self, c: &Container) -> Option<Change> {
+        match &c.origin {
+            Origin::Netctl if c.is_running() && c.state.pid != 0 => {
+                if process::is_alive(c.state.pid, c.state.pid_start) {
+                    return None;
+                }
+                let files = SandboxFiles::new(&self.config.exec_root, &c.id);
+                // A foreground run's client reports the code itself; -1 until it does.
+                let code = if c.process.detach { process::read_exit_code(&files).unwrap_or(-1) } else { -1 };
+                let mut c = c.clone();
+                mark_exited(&mut c, code);
+                Some(Change::Exited(c))
+            }
+            Origin::Attached { netns_path, dev, ino } => match std::fs::metadata(netns_path) {
+                Ok(m) if m.dev() == *dev && m.ino() == *ino => None,
+                _ => Some(Change::Gone(c.clone())),
+            },
+            _ => None,
+        }
+    }
+}

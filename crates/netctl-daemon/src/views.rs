@@ -1,0 +1,116 @@
+//! How containers look through the API (Docker's inspect shape).
+
+use std::collections::BTreeMap;
+
+use netctl_model::api::EndpointInspect;
+use netctl_model::api_containers::{
+    ContainerConfigInspect, ContainerInspect, ContainerStateInspect, EndpointSettings, HostConfigInspect,
+    NetworkSettingsInspect,
+};
+use netctl_model::container::{Container, NetworkMode, Origin};
+
+use crate::daemon::Daemon;
+use crate::registry::Registry;
+use crate::sandbox_files::SandboxFiles;
+
+impl Daemon {
+    pub(crate) fn container_view(&self, registry: &Registry, c: &Container) -> ContainerInspect {
+        let files = SandboxFiles::new(&self.config.exec_root, &c.id);
+        let own_files = c.origin == Origin::Netctl;
+        let path_or_empty =
+            |p: std::path::PathBuf| if own_files { p.display().to_string() } else { String::new() };
+        let networks = c
+            .endpoints
+            .iter()
+            .map(|ep| {
+                let name = registry
+                    .network(&ep.network_id)
+                    .map(|n| n.name.clone())
+                    .unwrap_or_else(|| ep.network_id.clone());
+                let settings = EndpointSettings {
+                    network_id: ep.network_id.clone(),
+                    endpoint_id: ep.id.clone(),
+                    ip_address: ep.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
+                    ip_prefix_len: ep.ipv4.map(|a| a.prefix()).unwrap_or(0),
+                    gateway: ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    mac_address: ep.mac.clone(),
+                    aliases: ep.aliases.clone(),
+                    interface: ep.ifname.clone(),
+                };
+                (name, settings)
+            })
+            .collect();
+        ContainerInspect {
+            id: c.id.clone(),
+            name: format!("/{}", c.name),
+            created: c.created,
+            path: c.process.cmd.first().cloned().unwrap_or_default(),
+            args: c.process.cmd.iter().skip(1).cloned().collect(),
+            state: ContainerStateInspect {
+                status: c.state.status.as_str().into(),
+                running: c.is_running(),
+                pid: c.state.pid,
+                exit_code: c.state.exit_code,
+                started_at: c.state.started_at,
+                finished_at: c.state.finished_at,
+            },
+            config: ContainerConfigInspect {
+                hostname: c.hostname.clone(),
+                env: c.process.env.clone(),
+                cmd: c.process.cmd.clone(),
+                working_dir: c.process.workdir.clone().unwrap_or_default(),
+                tty: c.process.tty,
+                open_stdin: c.process.interactive,
+            },
+            host_config: HostConfigInspect {
+                network_mode: match c.network_mode {
+                    NetworkMode::Host => "host".into(),
+                    NetworkMode::None => "none".into(),
+                    NetworkMode::Networks => c
+                        .endpoints
+                        .first()
+                        .and_then(|ep| registry.network(&ep.network_id))
+                        .map(|n| n.name.clone())
+                        .unwrap_or_else(|| "none".into()),
+                },
+                auto_remove: c.process.auto_remove,
+            },
+            resolv_conf_path: path_or_empty(files.resolv_conf()),
+            hostname_path: path_or_empty(files.hostname()),
+            hosts_path: path_or_empty(files.hosts()),
+            log_path: if c.process.detach {
+                self.log_path(&c.id).display().to_string()
+            } else {
+                String::new()
+            },
+            network_settings: NetworkSettingsInspect {
+                sandbox_key: c.netns_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                networks,
+            },
+            origin: match c.origin {
+                Origin::Netctl => "netctl".into(),
+                Origin::Attached { .. } => "attached".into(),
+            },
+        }
+    }
+}
+
+/// `Containers` of `network inspect`.
+pub fn network_containers(registry: &Registry, network_id: &str) -> BTreeMap<String, EndpointInspect> {
+    registry
+        .containers_on(network_id)
+        .filter_map(|c| {
+            let ep = c.endpoint_on(network_id)?;
+            Some((
+                c.id.clone(),
+                EndpointInspect {
+                    name: c.name.clone(),
+                    endpoint_id: ep.id.clone(),
+                    mac_address: ep.mac.clone(),
+                    ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                    ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+                },
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,191 @@
+//! API bodies for containers and endpoints (Docker Engine API field names).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ContainerCreateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub cmd: Vec<String>,
+    /// `-e`/`--env-file` values, `KEY=VALUE`; the daemon puts PATH, HOSTNAME, HOME
+    /// (and TERM with a TTY) first.
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// The daemon starts the process and keeps its output (`run -d`). Otherwise the
+    /// client starts it itself and reports with `/started` and `/exited`.
+    #[serde(default)]
+    pub detach: bool,
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// `bridge` (default), `none`, `host`, or a network's name or id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// `--network-alias`, for the first network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`: a fixed IPv4 address on the first network.
+    #[serde(rename = "IPAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateResponse {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// `netctl container attach`: another runtime's namespace joins netctl.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ContainerAttachRequest {
+    pub name: String,
+    /// A network namespace file (/run/netns/x, /var/run/netns/x, /proc/PID/ns/net).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Default: `bridge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// Body of `POST /v1/containers/{id}/started`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProcessStarted {
+    pub pid: u32,
+}
+
+/// Body of `POST /v1/containers/{id}/exited`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProcessExited {
+    pub exit_code: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct NetworkConnectRequest {
+    pub container: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_config: Option<EndpointConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EndpointConfig {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(rename = "IPAMConfig", default, skip_serializing_if = "Option::is_none")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EndpointIpamConfig {
+    #[serde(rename = "IPv4Address", default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct NetworkDisconnectRequest {
+    pub container: String,
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    /// With a leading slash, as Docker shows it.
+    pub name: String,
+    pub created: DateTime<Utc>,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: ContainerStateInspect,
+    pub config: ContainerConfigInspect,
+    pub host_config: HostConfigInspect,
+    pub resolv_conf_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub log_path: String,
+    pub network_settings: NetworkSettingsInspect,
+    /// `netctl` for containers netctl started, `attached` for other runtimes'.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerStateInspect {
+    pub status: String,
+    pub running: bool,
+    pub pid: u32,
+    pub exit_code: i32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfigInspect {
+    pub hostname: String,
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+    pub working_dir: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfigInspect {
+    pub network_mode: String,
+    pub auto_remove: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettingsInspect {
+    /// The network namespace file; empty in host mode.
+    pub sandbox_key: String,
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    pub aliases: Vec<String>,
+    /// The interface name inside the container (eth0, eth1, …).
+    pub interface: String,
+}
