@@ -1,0 +1,3 @@
+pub mod containers;
+pub mod network;
+pub mod run;

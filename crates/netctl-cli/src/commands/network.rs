@@ -1,0 +1,377 @@
+//! `netctl network ...`
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::net::IpAddr;
+
+use anyhow::{anyhow, bail, Result};
+use ipnet_lite::Cidr;
+use netctl_model::api::{
+    IpamConfigRequest, IpamRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkInspect,
+    NetworkPruneResponse,
+};
+use netctl_model::api_containers::{
+    EndpointConfig, EndpointIpamConfig, NetworkConnectRequest, NetworkDisconnectRequest,
+};
+use netctl_model::filter::NetworkFilters;
+use netctl_model::options::parse_key_values;
+use serde_json::{json, Value};
+
+use crate::cli::{
+    ConnectArgs, DisconnectArgs, NetworkCommand, NetworkCreateArgs, NetworkInspectArgs, NetworkLsArgs,
+};
+use crate::client::{seg, Client};
+use crate::output::{table, template};
+
+pub async fn run(client: &Client, cmd: NetworkCommand) -> Result<i32> {
+    match cmd {
+        NetworkCommand::Create(args) => create(client, args).await,
+        NetworkCommand::Ls(args) => ls(client, args).await,
+        NetworkCommand::Inspect(args) => inspect(client, args).await,
+        NetworkCommand::Rm(args) => {
+            each(&args.networks, |n| async move { client.delete(&format!("/v1/networks/{}", seg(&n))).await })
+                .await
+        }
+        NetworkCommand::Prune(args) => prune(client, args.force, &args.filter).await,
+        NetworkCommand::Connect(args) => connect(client, args).await,
+        NetworkCommand::Disconnect(args) => disconnect(client, args).await,
+    }
+}
+
+/// Runs `op` for every name, printing the name on success and `Error: …` on
+/// failure; exit code 1 if any failed.
+pub async fn each<F, Fut>(names: &[String], op: F) -> Result<i32>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut code = 0;
+    for name in names {
+        match op(name.clone()).await {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+async fn create(client: &Client, args: NetworkCreateArgs) -> Result<i32> {
+    let req = create_request(&args)?;
+    let resp: NetworkCreateResponse = client.post("/v1/networks", &req).await?;
+    println!("{}", resp.id);
+    Ok(0)
+}
+
+/// Pairs each --gateway and --ip-range with the --subnet that contains it, as docker does.
+pub fn create_request(args: &NetworkCreateArgs) -> Result<NetworkCreateRequest> {
+    if args.subnet.is_empty() && (!args.gateway.is_empty() || !args.ip_range.is_empty()) {
+        bail!("--gateway and --ip-range need a --subnet");
+    }
+    if args.gateway.len() > args.subnet.len() {
+        bail!("more --gateway than --subnet: give one gateway per subnet");
+    }
+    let subnets: Vec<(String, Cidr)> = args
+        .subnet
+        .iter()
+        .map(|s| Ok((s.clone(), Cidr::parse(s).ok_or_else(|| anyhow!("invalid subnet {s:?}: not a CIDR"))?)))
+        .collect::<Result<_>>()?;
+    let mut config: Vec<IpamConfigRequest> = subnets
+        .iter()
+        .map(|(s, _)| IpamConfigRequest { subnet: Some(s.clone()), ..Default::default() })
+        .collect();
+    for gw in &args.gateway {
+        let ip: IpAddr = gw.parse().map_err(|_| anyhow!("invalid gateway {gw:?}: not an IP address"))?;
+        let i = subnets
+            .iter()
+            .position(|(_, c)| c.contains(ip))
+            .ok_or_else(|| anyhow!("no matching subnet for gateway {gw}"))?;
+        if config[i].gateway.is_some() {
+            bail!("two gateways for subnet {}", subnets[i].0);
+        }
+        config[i].gateway = Some(gw.clone());
+    }
+    for range in &args.ip_range {
+        let r = Cidr::parse(range).ok_or_else(|| anyhow!("invalid ip-range {range:?}: not a CIDR"))?;
+        let i = subnets
+            .iter()
+            .position(|(_, c)| c.contains(r.addr))
+            .ok_or_else(|| anyhow!("no matching subnet for range {range}"))?;
+        if config[i].ip_range.is_some() {
+            bail!("two ranges for subnet {}", subnets[i].0);
+        }
+        config[i].ip_range = Some(range.clone());
+    }
+    Ok(NetworkCreateRequest {
+        name: args.name.clone(),
+        driver: Some(args.driver.clone()),
+        ipam: (!config.is_empty()).then(|| IpamRequest { driver: None, config, options: BTreeMap::new() }),
+        internal: args.internal,
+        attachable: args.attachable,
+        enable_ipv6: args.ipv6.then_some(true),
+        options: parse_key_values("option", args.opt.iter().map(String::as_str))?,
+        labels: parse_key_values("label", args.label.iter().map(String::as_str))?,
+    })
+}
+
+/// `filters` query parameter from `-f key=value` arguments.
+pub fn filters_query(filters: &[String]) -> Result<String> {
+    let parsed = NetworkFilters::parse_args(filters.iter().map(String::as_str))?;
+    if parsed.is_empty() {
+        return Ok(String::new());
+    }
+    let json = serde_json::to_string(parsed.as_map())?;
+    Ok(format!("?filters={}", form_urlencoded::byte_serialize(json.as_bytes()).collect::<String>()))
+}
+
+/// One network as `docker network ls --format json` prints it.
+pub fn ls_row(n: &NetworkInspect, no_trunc: bool) -> Value {
+    let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    json!({
+        "CreatedAt": n.created.format("%Y-%m-%d %H:%M:%S%.f %z UTC").to_string(),
+        "Driver": n.driver,
+        "ID": if no_trunc { n.id.clone() } else { n.id.chars().take(12).collect() },
+        "IPv4": n.enable_ipv4.to_string(),
+        "IPv6": n.enable_ipv6.to_string(),
+        "Internal": n.internal.to_string(),
+        "Labels": labels.join(","),
+        "Name": n.name,
+        "Scope": n.scope,
+    })
+}
+
+fn header_of(field: &str) -> String {
+    match field {
+        "ID" => "NETWORK ID".into(),
+        "CreatedAt" => "CREATED AT".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+async fn ls(client: &Client, args: NetworkLsArgs) -> Result<i32> {
+    let list: Vec<NetworkInspect> =
+        client.get(&format!("/v1/networks{}", filters_query(&args.filter)?)).await?;
+    let rows: Vec<Value> = list.iter().map(|n| ls_row(n, args.no_trunc)).collect();
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    let format = args.format.as_deref().unwrap_or("table");
+    match format {
+        "json" => {
+            for r in &rows {
+                println!("{r}");
+            }
+        }
+        "table" => print!("{}", table_of(&["ID", "Name", "Driver", "Scope"], &rows)),
+        t if t.starts_with("table ") => {
+            let fields: Vec<String> = t[6..]
+                .split("\\t")
+                .flat_map(|p| p.split('\t'))
+                .map(|p| {
+                    p.trim()
+                        .trim_start_matches("{{")
+                        .trim_end_matches("}}")
+                        .trim()
+                        .trim_start_matches('.')
+                        .to_string()
+                })
+                .filter(|p| !p.is_empty())
+                .collect();
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            print!("{}", table_of(&fields, &rows));
+        }
+        t => {
+            for r in &rows {
+                println!("{}", template::render(t, r)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn table_of(fields: &[&str], rows: &[Value]) -> String {
+    let mut out = vec![fields.iter().map(|f| header_of(f)).collect::<Vec<_>>()];
+    for r in rows {
+        out.push(
+            fields.iter().map(|f| r.get(*f).and_then(Value::as_str).unwrap_or("").to_string()).collect(),
+        );
+    }
+    table::render(&out)
+}
+
+async fn inspect(client: &Client, args: NetworkInspectArgs) -> Result<i32> {
+    print_inspected(client, "network", "/v1/networks/", &args.networks, args.format.as_deref()).await
+}
+
+/// Inspect for networks and containers alike: a JSON array (4-space indent, as
+/// docker prints it), `json` lines, or a template per object; missing ones are
+/// reported after the found ones.
+pub async fn print_inspected(
+    client: &Client,
+    kind: &str,
+    base: &str,
+    keys: &[String],
+    format: Option<&str>,
+) -> Result<i32> {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for key in keys {
+        match client.get_value(&format!("{base}{}", seg(key))).await {
+            Ok(v) => found.push(v),
+            Err(e) if crate::client::is_not_found(&e) => errors.push(format!("No such {kind}: {key}")),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    match format {
+        None => {
+            if !found.is_empty() || errors.is_empty() {
+                let mut buf = Vec::new();
+                let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+                let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+                serde::Serialize::serialize(&found, &mut ser)?;
+                println!("{}", String::from_utf8(buf)?);
+            }
+        }
+        Some("json") => found.iter().for_each(|v| println!("{v}")),
+        Some(t) => {
+            for v in &found {
+                println!("{}", template::render(t, v)?);
+            }
+        }
+    }
+    for e in &errors {
+        eprintln!("Error: {e}");
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+async fn prune(client: &Client, force: bool, filters: &[String]) -> Result<i32> {
+    if !force {
+        print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y") {
+            return Ok(0);
+        }
+    }
+    let resp: NetworkPruneResponse =
+        client.post(&format!("/v1/networks/prune{}", filters_query(filters)?), &json!({})).await?;
+    if !resp.networks_deleted.is_empty() {
+        println!("Deleted Networks:");
+        for n in resp.networks_deleted {
+            println!("{n}");
+        }
+    }
+    Ok(0)
+}
+
+async fn connect(client: &Client, args: ConnectArgs) -> Result<i32> {
+    let req = NetworkConnectRequest {
+        container: args.container,
+        endpoint_config: Some(EndpointConfig {
+            aliases: args.alias,
+            ipam_config: args.ip.map(|ip| EndpointIpamConfig { ipv4_address: Some(ip) }),
+        }),
+    };
+    client.post_unit(&format!("/v1/networks/{}/connect", seg(&args.network)), &req).await?;
+    Ok(0)
+}
+
+async fn disconnect(client: &Client, args: DisconnectArgs) -> Result<i32> {
+    let req = NetworkDisconnectRequest { container: args.container, force: args.force };
+    client.post_unit(&format!("/v1/networks/{}/disconnect", seg(&args.network)), &req).await?;
+    Ok(0)
+}
+
+/// Just enough CIDR to match gateways and ranges to subnets before asking the daemon,
+/// which validates everything properly.
+mod ipnet_lite {
+    use std::net::IpAddr;
+
+    pub struct Cidr {
+        pub addr: IpAddr,
+        prefix: u8,
+    }
+
+    impl Cidr {
+        pub fn parse(s: &str) -> Option<Self> {
+            let (a, p) = s.split_once('/')?;
+            let addr: IpAddr = a.parse().ok()?;
+            let prefix: u8 = p.parse().ok()?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            (prefix <= max).then_some(Self { addr, prefix })
+        }
+
+        pub fn contains(&self, ip: IpAddr) -> bool {
+            let bits = |ip: IpAddr| -> (u128, u32) {
+                match ip {
+                    IpAddr::V4(v) => (u32::from(v) as u128, 32),
+                    IpAddr::V6(v) => (u128::from(v), 128),
+                }
+            };
+            let (a, width) = bits(self.addr);
+            let (b, width_b) = bits(ip);
+            if width != width_b {
+                return false;
+            }
+            let shift = width - self.prefix as u32;
+            shift >= 128 || (a >> shift) == (b >> shift)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(subnets: &[&str], gws: &[&str], ranges: &[&str]) -> NetworkCreateArgs {
+        NetworkCreateArgs {
+            driver: "bridge".into(),
+            subnet: subnets.iter().map(|s| s.to_string()).collect(),
+            gateway: gws.iter().map(|s| s.to_string()).collect(),
+            ip_range: ranges.iter().map(|s| s.to_string()).collect(),
+            internal: false,
+            attachable: false,
+            ipv6: false,
+            label: vec!["a=b".into()],
+            opt: vec![],
+            name: "n".into(),
+        }
+    }
+
+    #[test]
+    fn gateways_and_ranges_go_to_their_subnet() {
+        let r = create_request(&args(&["10.1.0.0/16", "10.2.0.0/16"], &["10.2.0.254"], &["10.1.5.0/24"]))
+            .unwrap();
+        let cfg = r.ipam.unwrap().config;
+        assert_eq!(cfg[0].ip_range.as_deref(), Some("10.1.5.0/24"));
+        assert_eq!(cfg[0].gateway, None);
+        assert_eq!(cfg[1].gateway.as_deref(), Some("10.2.0.254"));
+        assert_eq!(r.labels["a"], "b");
+    }
+
+    #[test]
+    fn unmatched_gateway_or_range_is_an_error() {
+        let e = create_request(&args(&["10.1.0.0/16"], &["10.9.0.1"], &[])).unwrap_err().to_string();
+        assert!(e.contains("no matching subnet for gateway 10.9.0.1"), "{e}");
+        assert!(create_request(&args(&["10.1.0.0/16"], &[], &["10.9.0.0/24"])).is_err());
+        assert!(create_request(&args(&[], &["10.9.0.1"], &[])).is_err());
+        let mut bad = args(&[], &[], &[]);
+        bad.label = vec!["novalue".into()];
+        assert!(create_request(&bad).unwrap_err().to_string().contains("novalue"));
+    }
+
+    #[test]
+    fn filters_become_query() {
+        assert_eq!(filters_query(&[]).unwrap(), "");
+        let q = filters_query(&["name=back".into()]).unwrap();
+        assert_eq!(q, "?filters=%7B%22name%22%3A%5B%22back%22%5D%7D");
+        assert!(filters_query(&["bogus=1".into()]).is_err());
+    }
+}
