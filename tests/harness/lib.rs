@@ -1,1 +1,275 @@
+//! A throwaway Linux host per test: a new network, mount and PID namespace with
+//! empty /run, /var/lib/netctl, /etc/netctl and /etc/netns, where the test starts
+//! its own netctld and runs netctl, ip, curl… as a user would. Dropping the
+//! sandbox kills its PID 1, which ends every process in it and frees its
+//! namespaces with all bridges, veths and namespaces made inside. If the test
+//! runner itself dies, the kernel kills the holder (PR_SET_PDEATHSIG).
 
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SETUP: &str = r#"
+set -e
+for d in /run /var/lib/netctl /etc/netctl /etc/netns; do mount -t tmpfs tmpfs "$d"; done
+mkdir -p /run/netns /run/netctl
+ip link set lo up
+echo ready
+# PID 1 must reap orphans (a daemon started with setsid, a shim whose parent
+# left), or they stay zombies and look alive to kill -0.
+exec python3 -c '
+import os, signal
+signal.signal(signal.SIGCHLD, lambda *a: None)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        signal.pause()
+'
+"#;
+
+pub struct Sandbox {
+    holder: Child,
+    /// Host PID of the sandbox's PID 1, for nsenter.
+    pid: u32,
+    bin: PathBuf,
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub cmd: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert!(
+            self.code == 0,
+            "command failed ({}): {}\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.cmd,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn fail(self) -> Self {
+        assert!(
+            self.code != 0,
+            "command should have failed: {}\nstdout:\n{}\nstderr:\n{}",
+            self.cmd,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}):\n{}", self.cmd, self.stdout))
+    }
+
+    pub fn trimmed(&self) -> &str {
+        self.stdout.trim()
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NETCTL_BIN_DIR") {
+        return dir.into();
+    }
+    // target/<profile>/deps/<test binary> → target/<profile>
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(|p| p.parent()).expect("target dir").to_path_buf()
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "the end-to-end tests need root: they make namespaces, bridges and veths"
+        );
+        let bin = bin_dir();
+        for b in ["netctl", "netctld"] {
+            assert!(
+                bin.join(b).exists(),
+                "{} missing: build the binaries first: cargo build --workspace --bins",
+                bin.join(b).display()
+            );
+        }
+        for d in ["/var/lib/netctl", "/etc/netctl", "/etc/netns"] {
+            std::fs::create_dir_all(d).expect("mount point");
+        }
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--net",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SETUP,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut holder = cmd.spawn().expect("unshare (util-linux) must be installed");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().expect("piped")).read_line(&mut line).expect("sandbox setup");
+        assert_eq!(line.trim(), "ready", "sandbox setup failed");
+        let pid = child_of(holder.id()).expect("sandbox PID 1");
+        Sandbox { holder, pid, bin }
+    }
+
+    /// Runs a shell script inside, with netctl and netctld on PATH.
+    pub fn sh(&self, script: &str) -> Out {
+        let path =
+            format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display());
+        let output = Command::new("nsenter")
+            .args([
+                "--target",
+                &self.pid.to_string(),
+                "--net",
+                "--mount",
+                "--pid",
+                "--",
+                "env",
+                &format!("PATH={path}"),
+                "bash",
+                "-c",
+                script,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter");
+        Out {
+            cmd: script.to_string(),
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn netctl(&self, args: &str) -> Out {
+        self.sh(&format!("netctl {args}"))
+    }
+
+    /// Starts netctld inside with default paths and waits until it answers.
+    pub fn start_daemon(&self) {
+        self.start_daemon_with("");
+    }
+
+    pub fn start_daemon_with(&self, flags: &str) {
+        self.sh(&format!(
+            "setsid netctld {flags} >>/run/netctld.log 2>&1 < /dev/null & echo $! > /run/netctld.pid"
+        ))
+        .ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.sh("netctl network ls -q").code == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("netctld did not come up within 10 s; its log:\n{}", self.daemon_log());
+    }
+
+    /// SIGTERM and wait; asserts a clean exit.
+    pub fn stop_daemon(&self) {
+        let out = self.sh(
+            "pid=$(cat /run/netctld.pid); kill -TERM $pid; for i in $(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1",
+        );
+        assert!(out.code == 0, "netctld did not stop on SIGTERM; log:\n{}", self.daemon_log());
+        let log = self.daemon_log();
+        assert!(log.contains("netctld stopped"), "netctld did not shut down cleanly; log:\n{log}");
+    }
+
+    pub fn restart_daemon(&self) {
+        self.stop_daemon();
+        self.start_daemon();
+    }
+
+    pub fn daemon_log(&self) -> String {
+        self.sh("cat /run/netctld.log 2>/dev/null").stdout
+    }
+
+    /// `ip -j link show` inside.
+    pub fn links(&self) -> Vec<Value> {
+        self.sh("ip -j -d link show").ok().json().as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn link(&self, name: &str) -> Option<Value> {
+        self.links().into_iter().find(|l| l["ifname"] == name)
+    }
+
+    pub fn link_names(&self) -> Vec<String> {
+        self.links().iter().filter_map(|l| l["ifname"].as_str().map(String::from)).collect()
+    }
+
+    /// IPv4 addresses of a device inside, as "a.b.c.d/len".
+    pub fn ipv4_of(&self, dev: &str) -> Vec<String> {
+        let out = self.sh(&format!("ip -j -4 addr show dev {dev}")).ok().json();
+        out.as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefixlen"]))
+            .collect()
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- netctld log of the failed test ----\n{}", self.daemon_log());
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+fn child_of(pid: u32) -> Option<u32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+            if let Some(first) = text.split_whitespace().next() {
+                return first.parse().ok();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// The host's own links, to check a test changed nothing outside its sandbox.
+pub fn host_link_names() -> Vec<String> {
+    let out = Command::new("ip").args(["-j", "link", "show"]).output().expect("ip");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+    v.as_array().into_iter().flatten().filter_map(|l| l["ifname"].as_str().map(String::from)).collect()
+}
