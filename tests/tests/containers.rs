@@ -161,6 +161,10 @@ fn addresses_static_ip_mac_and_docker_refusals() {
     assert_eq!(ep["Aliases"][0], "alpha");
     let link = sb.sh("ip -n a -j link show eth0").ok().json();
     assert_eq!(link[0]["address"], "02:42:0a:07:00:32");
+    // IPv4-only network: no IPv6 on the container's interface (lo keeps ::1), so a
+    // join does not flood DAD/MLD to every port of the bridge.
+    assert!(!sb.sh("ip -n a -6 addr show dev eth0").ok().stdout.contains("inet6"));
+    assert!(sb.sh("ip -n a -6 addr show dev lo").ok().stdout.contains("::1"));
     assert!(sb.netctl("run -d --net n --ip 10.7.0.50 -- sleep 1").fail().stderr.contains("already in use"));
     assert!(sb.netctl("run -d --net n --ip 10.9.0.5 -- sleep 1").fail().stderr.contains("not in subnet"));
     assert!(sb

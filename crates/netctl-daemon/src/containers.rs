@@ -131,6 +131,7 @@ impl Daemon {
     /// Undoes `build_sandbox` as far as it got; errors are logged, not returned,
     /// because this runs on paths that already fail.
     pub(crate) async fn destroy_sandbox(&self, registry: &mut Registry, c: &Container) {
+        self.forget_netlink_in(&c.id);
         for ep in &c.endpoints {
             if let Err(e) = self.leave_network(registry, ep).await {
                 tracing::warn!(container = %c.name, veth = %ep.host_ifname, error = %e, "cannot remove endpoint");

@@ -1,6 +1,7 @@
 //! The daemon's shared core: configuration, the kernel connection, the store and
 //! the registry behind one lock. Operations live in their own modules.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,6 +20,9 @@ pub struct Daemon {
     pub(crate) containers_store: Collection,
     /// Wakes the monitor at once (a shim ended) instead of at its next poll.
     pub(crate) monitor_wakeup: Arc<Notify>,
+    /// A netlink connection inside each container's namespace, opened once:
+    /// opening one costs a thread that enters the namespace.
+    pub(crate) netns_links: std::sync::Mutex<HashMap<String, Netlink>>,
     /// Held for the whole of every change, kernel work included, so the kernel and
     /// the store change in the same order as the registry.
     pub(crate) registry: Mutex<Registry>,
@@ -42,6 +46,7 @@ impl Daemon {
             networks_store,
             containers_store,
             monitor_wakeup: Arc::new(Notify::new()),
+            netns_links: std::sync::Mutex::new(HashMap::new()),
             registry: Mutex::new(registry),
         })
     }

@@ -208,13 +208,23 @@ impl Daemon {
         }
     }
 
-    /// A netlink connection inside the container's namespace.
+    /// A netlink connection inside the container's namespace (cached per container).
     pub(crate) fn netlink_in(&self, c: &Container) -> Result<Netlink> {
+        if let Some(nl) = self.netns_links.lock().expect("not poisoned").get(&c.id) {
+            return Ok(nl.clone());
+        }
         let path = c.netns_path.as_ref().ok_or_else(|| {
             DaemonError::Model(ModelError::invalid(format!("container {} uses the host's network", c.name)))
         })?;
         let ns = netctl_kernel::netns::open_netns(path)?;
-        Ok(Netlink::connect_in(&ns)?)
+        let nl = Netlink::connect_in(&ns)?;
+        self.netns_links.lock().expect("not poisoned").insert(c.id.clone(), nl.clone());
+        Ok(nl)
+    }
+
+    /// Closes the cached connection (its socket keeps nothing alive, but its fd counts).
+    pub(crate) fn forget_netlink_in(&self, container_id: &str) {
+        self.netns_links.lock().expect("not poisoned").remove(container_id);
     }
 
     pub(crate) fn persist_container(&self, c: &Container) -> Result<()> {

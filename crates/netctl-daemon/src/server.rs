@@ -23,6 +23,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .create(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    raise_fd_limit();
     let _data_lock = DirLock::acquire(&config.data_root)?;
     let _exec_lock =
         if config.exec_root != config.data_root { Some(DirLock::acquire(&config.exec_root)?) } else { None };
@@ -79,5 +80,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// Each container costs the daemon a few descriptors (its netlink socket, later its
+/// resolver's sockets): lift the soft limit to the hard one, as systemd's
+/// LimitNOFILE would.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(error = %e, "cannot raise the open-files limit");
+            }
+        }
     }
 }

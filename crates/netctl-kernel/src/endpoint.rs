@@ -49,7 +49,6 @@ impl Netlink {
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .mtu(spec.mtu)
             .controller(bridge.index)
-            .up()
             .build();
         self.handle
             .link()
@@ -58,10 +57,9 @@ impl Netlink {
             .await
             .map_err(|e| KernelError::netlink(format!("create veth {}", spec.host_ifname), e))?;
         let configured = match self.link_by_name(spec.host_ifname).await {
-            Ok(Some(host_end)) => match self.set_alias(host_end.index, &spec.host_alias).await {
-                Ok(()) => configure_inside(inside, spec).await,
-                Err(e) => Err(e),
-            },
+            Ok(Some(host_end)) => {
+                self.finish_host_end(host_end.index, spec).await.and(configure_inside(inside, spec).await)
+            }
             Ok(None) => Err(KernelError::Other {
                 op: format!("create veth {}", spec.host_ifname),
                 message: "the host end vanished".into(),
@@ -75,6 +73,17 @@ impl Netlink {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+impl Netlink {
+    /// Marks the host end as ours, turns IPv6 off on it (a bridge port needs no
+    /// addresses of its own; see netns::create_pinned_netns), then brings it up.
+    async fn finish_host_end(&self, index: u32, spec: &EndpointSpec<'_>) -> Result<()> {
+        self.set_alias(index, &spec.host_alias).await?;
+        // Best effort: the file is absent on kernels without IPv6.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", spec.host_ifname), "1");
+        self.set_link_up(index, None).await
     }
 }
 

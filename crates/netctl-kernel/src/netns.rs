@@ -72,6 +72,12 @@ pub fn create_pinned_netns(name: &str) -> Result<PathBuf> {
     let target = pin.clone();
     let made = std::thread::spawn(move || -> Result<()> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(errno("create network namespace"))?;
+        // Interfaces made in the namespace from now on start without IPv6 (lo keeps
+        // ::1): netctl's networks are IPv4 only, and each IPv6-enabled port would
+        // flood DAD, router solicitations and MLD to every other port of its bridge,
+        // making each join cost more than the last. Docker does the same for
+        // containers on IPv4-only networks.
+        let _ = fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
         mount(Some("/proc/thread-self/ns/net"), &target, Some("none"), MsFlags::MS_BIND, None::<&str>)
             .map_err(errno(format!("pin network namespace at {}", target.display())))
     })
