@@ -149,6 +149,22 @@ fn foreground_run_behaves_like_docker_run() {
 }
 
 #[test]
+fn signals_reach_the_process_and_tty_is_the_callers() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    // A signal sent to `netctl run` is passed on; the exit code is the command's.
+    let out = sb.sh(
+        "netctl run --rm -- sh -c 'trap \"exit 42\" TERM; while :; do sleep 0.05; done' & p=$!; sleep 1; kill -TERM $p; wait $p; echo code=$?",
+    );
+    assert!(out.stdout.contains("code=42"), "{out:?}");
+    // With -t the command gets the caller's terminal (script(1) gives us one).
+    let tty = sb.sh("script -qec 'netctl run --rm -t -- sh -c \"test -t 0 && test -t 1 && echo TTY=$TERM\"' /dev/null").ok();
+    assert!(tty.stdout.contains("TTY=xterm"), "{tty:?}");
+    let not_tty = sb.netctl("run --rm -t -- true").fail();
+    assert!(not_tty.stderr.contains("not a TTY"), "{not_tty:?}");
+}
+
+#[test]
 fn addresses_static_ip_mac_and_docker_refusals() {
     let sb = Sandbox::new();
     sb.start_daemon();
@@ -255,4 +271,31 @@ fn many_concurrent_runs_get_distinct_addresses_and_state_matches_kernel() {
     let mut kernel_ips: Vec<String> = kernel.stdout.lines().map(String::from).collect();
     kernel_ips.sort();
     assert_eq!(kernel_ips, ips, "state equals the kernel");
+}
+
+#[test]
+fn logs_follow_until_exit_and_leftover_veths_are_removed() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    sb.netctl("run -d --name talker -- sh -c 'echo first; sleep 1; echo second >&2'").ok();
+    let follow = sb.sh("timeout 10 netctl logs -f talker").ok();
+    assert_eq!(follow.stdout, "first\nsecond\n", "logs -f returns once the container stops");
+    assert!(sb.netctl("ps -a").ok().stdout.contains("Exited (0)"));
+
+    sb.netctl("network create n").ok();
+    sb.netctl("run -d --name keep --net n -- sleep 300").ok();
+    sb.stop_daemon();
+    sb.sh("ip link add vethdead type veth peer name vethdeadp && ip link set vethdead alias netctl-ep:0123456789abcdef").ok();
+    sb.sh("ip link add myveth type veth peer name myvethp").ok();
+    sb.start_daemon();
+    let names = sb.link_names();
+    assert!(!names.contains(&"vethdead".to_string()), "a veth of an unknown endpoint goes: {names:?}");
+    assert!(names.contains(&"myveth".to_string()), "a veth netctl did not make stays");
+    // talker (exited, on `bridge`) and keep both keep their endpoints.
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("veth")).count(),
+        2,
+        "the known endpoints stay: {names:?}"
+    );
+    assert!(sb.netctl("exec keep -- true").code == 0);
 }

@@ -56,7 +56,7 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
             ],
         },
     };
-    let stdin = if args.interactive { Stdin::Inherit } else { Stdin::Null };
+    let stdin = if args.interactive || args.tty { Stdin::Inherit } else { Stdin::Null };
     let code = match Foreground::spawn(&spec, stdin) {
         Ok(proc) => {
             client.post_unit(&format!("{path}/started"), &ProcessStarted { pid: proc.pid() }).await?;
@@ -99,7 +99,7 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<i32> {
         workdir: workdir(args.workdir.as_deref().unwrap_or(&c.config.working_dir)),
         entry,
     };
-    let stdin = if args.interactive { Stdin::Inherit } else { Stdin::Null };
+    let stdin = if args.interactive || args.tty { Stdin::Inherit } else { Stdin::Null };
     match Foreground::spawn(&spec, stdin) {
         Ok(proc) => proc.wait().await,
         Err(e) => {
