@@ -24,6 +24,38 @@ pub struct Config {
     /// tracing filter, e.g. "info" or "netctl_daemon=debug".
     pub log_level: String,
     pub network: NetworkConfig,
+    pub dns: DnsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Servers for names that are not containers'; empty: the host's resolv.conf.
+    #[serde(deserialize_with = "de_upstreams")]
+    pub upstream: Vec<std::net::SocketAddr>,
+    /// TTL of the records of containers' names.
+    pub ttl: u32,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self { upstream: Vec::new(), ttl: 600 }
+    }
+}
+
+/// "ip" or "ip:port" (port 53 by default), "[v6]:port" for IPv6 with a port.
+fn de_upstreams<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<std::net::SocketAddr>, D::Error> {
+    let items: Vec<String> = Vec::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("invalid upstream {s:?}: expected ip or ip:port"))
+                })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +79,7 @@ impl Default for Config {
             exec_root: "/run/netctl".into(),
             log_level: "info".into(),
             network: NetworkConfig::default(),
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -117,6 +150,8 @@ mod tests {
         assert_eq!(parsed.network.default_subnet, default.network.default_subnet);
         assert_eq!(parsed.network.mtu, default.network.mtu);
         assert_eq!(parsed.network.default_address_pools, default.network.default_address_pools);
+        assert_eq!(parsed.dns.upstream, default.dns.upstream);
+        assert_eq!(parsed.dns.ttl, default.dns.ttl);
     }
 
     #[test]
@@ -127,6 +162,14 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.network.default_address_pools.len(), 1);
         assert_eq!(c.network.mtu, 1500);
+    }
+
+    #[test]
+    fn upstreams_with_and_without_port() {
+        let c: Config = toml::from_str("[dns]\nupstream = [\"10.0.0.2\", \"10.0.0.3:5353\"]\n").unwrap();
+        assert_eq!(c.dns.upstream[0].to_string(), "10.0.0.2:53");
+        assert_eq!(c.dns.upstream[1].to_string(), "10.0.0.3:5353");
+        assert!(toml::from_str::<Config>("[dns]\nupstream = [\"nope\"]\n").is_err());
     }
 
     #[test]

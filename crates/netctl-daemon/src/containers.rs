@@ -22,7 +22,7 @@ use crate::endpoints::JoinRequest;
 use crate::error::{conflict, DaemonError, Result};
 use crate::process;
 use crate::registry::Registry;
-use crate::sandbox_files::{host_resolv_conf, SandboxFiles};
+use crate::sandbox_files::SandboxFiles;
 
 impl Daemon {
     pub async fn create_container(&self, req: &ContainerCreateRequest) -> Result<Container> {
@@ -79,6 +79,13 @@ impl Daemon {
             return Err(e);
         }
         registry.insert_container(c.clone());
+        if let Err(e) = self.sync_listener(&registry, &c) {
+            registry.remove_container(&c.id);
+            self.destroy_sandbox(&mut registry, &c).await;
+            let _ = self.containers_store.remove(&c.id);
+            return Err(e);
+        }
+        self.refresh_dns(&registry);
         if req.detach {
             if let Err(e) = self.spawn_detached(&mut c) {
                 self.destroy_sandbox(&mut registry, &c).await;
@@ -122,7 +129,7 @@ impl Daemon {
         }
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         files
-            .write_all(c, &host_resolv_conf())
+            .write_all(c, &self.resolv_conf_for(registry, c))
             .map_err(|e| DaemonError::Io(format!("write files of container {}", c.name), e))?;
         self.containers_store.save(&c.id, c)?;
         Ok(())
@@ -131,6 +138,7 @@ impl Daemon {
     /// Undoes `build_sandbox` as far as it got; errors are logged, not returned,
     /// because this runs on paths that already fail.
     pub(crate) async fn destroy_sandbox(&self, registry: &mut Registry, c: &Container) {
+        self.stop_listener(c);
         self.forget_netlink_in(&c.id);
         for ep in &c.endpoints {
             if let Err(e) = self.leave_network(registry, ep).await {
@@ -219,14 +227,24 @@ impl Daemon {
             mac_address: None,
         };
         let inside = self.netlink_in(&c)?;
+        // The resolver listens on 127.0.0.11, which needs loopback up; a fresh
+        // namespace (ip netns add, runc without a network) has it down.
+        inside.loopback_up().await?;
         let ep = self.join_network(&mut registry, &c, &inside, &net, join).await?;
         c.endpoints.push(ep);
-        if let Err(e) = self.containers_store.save(&c.id, &c) {
+        let saved = self
+            .containers_store
+            .save(&c.id, &c)
+            .map_err(DaemonError::from)
+            .and_then(|_| self.sync_listener(&registry, &c));
+        if let Err(e) = saved {
             self.destroy_sandbox(&mut registry, &c).await;
-            return Err(e.into());
+            let _ = self.containers_store.remove(&c.id);
+            return Err(e);
         }
         tracing::info!(container = %c.name, netns = ?c.netns_path, "attached another runtime's namespace");
         registry.insert_container(c.clone());
+        self.refresh_dns(&registry);
         Ok(c)
     }
 
@@ -245,6 +263,7 @@ impl Daemon {
         let mut registry = self.registry.lock().await;
         let Some(c) = registry.remove_container(&c.id) else { return Ok(()) };
         self.destroy_sandbox(&mut registry, &c).await;
+        self.refresh_dns(&registry);
         self.containers_store.remove(&c.id)?;
         let _ = std::fs::remove_file(self.log_path(&c.id));
         tracing::info!(container = %c.name, id = %c.short_id(), "container removed");

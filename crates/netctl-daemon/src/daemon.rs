@@ -23,6 +23,8 @@ pub struct Daemon {
     /// A netlink connection inside each container's namespace, opened once:
     /// opening one costs a thread that enters the namespace.
     pub(crate) netns_links: std::sync::Mutex<HashMap<String, Netlink>>,
+    pub(crate) resolver: Arc<netctl_dns::Resolver>,
+    pub(crate) listeners: crate::dns::Listeners,
     /// Held for the whole of every change, kernel work included, so the kernel and
     /// the store change in the same order as the registry.
     pub(crate) registry: Mutex<Registry>,
@@ -41,12 +43,14 @@ impl Daemon {
             registry.insert_container(c);
         }
         Ok(Self {
-            config,
+            config: config.clone(),
             netlink,
             networks_store,
             containers_store,
             monitor_wakeup: Arc::new(Notify::new()),
             netns_links: std::sync::Mutex::new(HashMap::new()),
+            resolver: Arc::new(netctl_dns::Resolver::new(config.dns.ttl)),
+            listeners: std::sync::Mutex::new(HashMap::new()),
             registry: Mutex::new(registry),
         })
     }

@@ -147,12 +147,17 @@ impl Daemon {
         let inside = self.netlink_in(&c)?;
         let ep = self.join_network(&mut registry, &c, &inside, &net, join).await?;
         c.endpoints.push(ep.clone());
-        if let Err(e) = self.persist_container(&c) {
+        let done = self.sync_listener(&registry, &c).and_then(|_| self.persist_container(&registry, &c));
+        if let Err(e) = done {
             let _ = self.leave_network(&mut registry, &ep).await;
+            c.endpoints.pop();
+            let _ = self.sync_listener(&registry, &c);
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
         registry.update_container(c);
+        // Resolvable before the API answers.
+        self.refresh_dns(&registry);
         Ok(())
     }
 
@@ -179,9 +184,14 @@ impl Daemon {
                 registry.networks().filter(|n| n.internal).map(|n| n.id.clone()).collect();
             self.move_default_route(&mut c, &internal).await;
         }
-        self.persist_container(&c)?;
+        if let Err(e) = self.sync_listener(&registry, &c) {
+            tracing::warn!(container = %c.name, error = %e, "cannot update the resolver listener");
+        }
+        self.persist_container(&registry, &c)?;
         tracing::info!(container = %c.name, network = %net.name, "disconnected");
         registry.update_container(c);
+        // Gone from the answers before the API answers.
+        self.refresh_dns(&registry);
         Ok(())
     }
 
@@ -227,13 +237,17 @@ impl Daemon {
         self.netns_links.lock().expect("not poisoned").remove(container_id);
     }
 
-    pub(crate) fn persist_container(&self, c: &Container) -> Result<()> {
+    /// Saves the container and rewrites its hosts and resolv.conf in place.
+    pub(crate) fn persist_container(&self, registry: &Registry, c: &Container) -> Result<()> {
         self.containers_store.save(&c.id, c)?;
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         if files.dir.is_dir() {
             files
                 .write_hosts(c)
                 .map_err(|e| DaemonError::Io(format!("write {}", files.hosts().display()), e))?;
+            files
+                .write_resolv_conf(c, &self.resolv_conf_for(registry, c))
+                .map_err(|e| DaemonError::Io(format!("write {}", files.resolv_conf().display()), e))?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod api;
 mod config;
 mod containers;
 mod daemon;
+mod dns;
 mod endpoints;
 mod error;
 mod host;

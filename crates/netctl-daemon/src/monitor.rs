@@ -33,6 +33,9 @@ impl Daemon {
     pub async fn check_containers(&self) {
         let mut registry = self.registry.lock().await;
         let changes: Vec<Change> = registry.containers().filter_map(|c| self.observe(c)).collect();
+        if changes.is_empty() {
+            return;
+        }
         for change in changes {
             match change {
                 Change::Exited(c) => {
@@ -59,6 +62,7 @@ impl Daemon {
                 }
             }
         }
+        self.refresh_dns(&registry);
     }
 
     fn observe(&self, c: &Container) -> Option<Change> {

@@ -52,6 +52,19 @@ impl Daemon {
                 }
             }
         }
+        // Every container's resolver is back (its namespace's DNAT re-pointed at the
+        // new ports) and its files current before we report ready.
+        for c in registry.containers() {
+            if c.netns_path.as_ref().is_some_and(|p| p.exists()) {
+                if let Err(e) = self.sync_listener(&registry, c) {
+                    tracing::error!(container = %c.name, error = %e, "cannot restore the resolver listener");
+                }
+                if let Err(e) = self.persist_container(&registry, c) {
+                    tracing::warn!(container = %c.name, error = %e, "cannot rewrite files");
+                }
+            }
+        }
+        self.refresh_dns(&registry);
         let known: HashSet<&str> = registry.networks().map(|n| n.id.as_str()).collect();
         for (device, net_id) in self.netlink.owned_bridges().await? {
             if !known.contains(net_id.as_str()) {

@@ -57,6 +57,17 @@ impl SandboxFiles {
         Ok(())
     }
 
+    pub fn write_resolv_conf(&self, c: &Container, text: &str) -> std::io::Result<()> {
+        write_in_place(&self.resolv_conf(), text)?;
+        if c.netns_path.is_some() {
+            let etc = Path::new(ETC_NETNS).join(&c.name);
+            if etc.is_dir() {
+                write_in_place(&etc.join("resolv.conf"), text)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn remove(&self, container_name: &str) {
         let _ = fs::remove_dir_all(&self.dir);
         let _ = fs::remove_dir_all(Path::new(ETC_NETNS).join(container_name));
@@ -87,16 +98,23 @@ pub fn hosts_file(c: &Container) -> String {
 /// nameservers dropped (they mean nothing in another namespace), as Docker does.
 /// A host on systemd-resolved (127.0.0.53) is read through its real upstream file.
 pub fn host_resolv_conf() -> String {
-    let mut text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if nameservers(&text).iter().all(IpAddr::is_loopback) {
-        if let Ok(real) = fs::read_to_string("/run/systemd/resolve/resolv.conf") {
-            text = real;
-        }
-    }
-    filter_loopback(&text)
+    filter_loopback(&host_resolv_conf_raw())
 }
 
-fn nameservers(text: &str) -> Vec<IpAddr> {
+/// The host's resolv.conf, or systemd-resolved's file of real servers when the
+/// host's only names the local stub (127.0.0.53), as Docker reads it.
+pub fn host_resolv_conf_raw() -> String {
+    let text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let servers = nameservers(&text);
+    if !servers.is_empty() && servers.iter().all(IpAddr::is_loopback) {
+        if let Ok(real) = fs::read_to_string("/run/systemd/resolve/resolv.conf") {
+            return real;
+        }
+    }
+    text
+}
+
+pub fn nameservers(text: &str) -> Vec<IpAddr> {
     text.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();

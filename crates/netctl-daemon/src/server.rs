@@ -30,6 +30,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let netlink = Netlink::connect().context("cannot talk to the kernel over netlink")?;
     let daemon = Arc::new(Daemon::load(config.clone(), netlink).context("cannot load state")?);
+    daemon.load_upstreams();
     daemon.reconcile().await.context("reconcile at start failed")?;
 
     let listener = bind_socket(&config.socket)?;

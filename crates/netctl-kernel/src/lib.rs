@@ -3,6 +3,7 @@
 
 mod addresses;
 mod bridge;
+pub mod dns_redirect;
 mod endpoint;
 mod error;
 mod links;

@@ -1,0 +1,157 @@
+//! The daemon's side of the resolver: which containers get a listener at
+//! 127.0.0.11 (those on at least one user-defined network), the zone rebuilt from
+//! the registry on every change before the API answers, and resolv.conf.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+
+use netctl_dns::serve::{serve_tcp, serve_udp};
+use netctl_dns::zone::{EndpointNames, View};
+use netctl_dns::ZoneBuilder;
+use netctl_kernel::dns_redirect::{install_dns_redirect, remove_dns_redirect, RESOLVER_IP};
+use netctl_kernel::netns::{open_netns, run_in_netns};
+use netctl_model::container::Container;
+use tokio::task::JoinHandle;
+
+use crate::daemon::Daemon;
+use crate::error::{DaemonError, Result};
+use crate::registry::Registry;
+
+/// A container's resolver sockets, served by the daemon's runtime.
+pub struct Listener {
+    udp: JoinHandle<()>,
+    tcp: JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.udp.abort();
+        self.tcp.abort();
+    }
+}
+
+impl Daemon {
+    /// True if the container is on a user-defined network: Docker gives the
+    /// embedded resolver only there, not on the default `bridge`.
+    pub(crate) fn uses_resolver(registry: &Registry, c: &Container) -> bool {
+        c.netns_path.is_some()
+            && c.endpoints.iter().any(|e| registry.network(&e.network_id).is_some_and(|n| !n.builtin))
+    }
+
+    /// Rebuilds what the resolver answers from the registry and swaps it in.
+    pub(crate) fn refresh_dns(&self, registry: &Registry) {
+        let mut b = ZoneBuilder::default();
+        for net in registry.networks().filter(|n| !n.builtin) {
+            b.add_network(&net.id, &net.name);
+        }
+        for c in registry.containers() {
+            let mut view = View::default();
+            let mut internal = true;
+            for ep in &c.endpoints {
+                let Some(net) = registry.network(&ep.network_id).filter(|n| !n.builtin) else { continue };
+                let addresses: Vec<IpAddr> = ep.ipv4.iter().chain(ep.ipv6.iter()).map(|a| a.ip()).collect();
+                b.add_endpoint(&EndpointNames {
+                    network_id: &net.id,
+                    network_name: &net.name,
+                    container_name: &c.name,
+                    short_id: c.short_id(),
+                    hostname: &c.hostname,
+                    aliases: &ep.aliases,
+                    addresses: &addresses,
+                });
+                view.networks.push(net.id.clone());
+                internal &= net.internal;
+            }
+            view.internal_only = internal && !view.networks.is_empty();
+            b.add_view(&c.id, view);
+        }
+        self.resolver.set_zone(b.build());
+    }
+
+    /// Makes the container's listener exist exactly when it uses the resolver.
+    pub(crate) fn sync_listener(&self, registry: &Registry, c: &Container) -> Result<()> {
+        let wanted = Self::uses_resolver(registry, c);
+        let present = self.listeners.lock().expect("not poisoned").contains_key(&c.id);
+        if wanted && !present {
+            let listener = self.bind_listener(c)?;
+            self.listeners.lock().expect("not poisoned").insert(c.id.clone(), listener);
+        } else if !wanted && present {
+            self.stop_listener(c);
+        }
+        Ok(())
+    }
+
+    /// Sockets made inside the container's namespace by a thread that entered it,
+    /// served here: the daemon knows which container asks without guessing.
+    fn bind_listener(&self, c: &Container) -> Result<Listener> {
+        let path = c.netns_path.as_ref().expect("checked by uses_resolver");
+        let ns = open_netns(path)?;
+        let (udp, tcp) = run_in_netns(&ns, || {
+            let io =
+                |e| netctl_kernel::KernelError::Other { op: "bind resolver".into(), message: format!("{e}") };
+            let udp = UdpSocket::bind((RESOLVER_IP, 0)).map_err(io)?;
+            let tcp = TcpListener::bind((RESOLVER_IP, 0)).map_err(io)?;
+            Ok((udp, tcp))
+        })?;
+        let port = |a: std::io::Result<SocketAddr>| {
+            a.map(|a| a.port()).map_err(|e| DaemonError::Io("resolver port".into(), e))
+        };
+        let (udp_port, tcp_port) = (port(udp.local_addr())?, port(tcp.local_addr())?);
+        install_dns_redirect(&ns, udp_port, tcp_port)?;
+        let who: Arc<str> = Arc::from(c.id.as_str());
+        let io = |e| DaemonError::Io("serve resolver".into(), e);
+        let udp = serve_udp(self.resolver.clone(), who.clone(), udp).map_err(io)?;
+        let tcp = serve_tcp(self.resolver.clone(), who, tcp).map_err(io)?;
+        tracing::debug!(container = %c.name, udp_port, tcp_port, "resolver listening at 127.0.0.11:53");
+        Ok(Listener { udp, tcp })
+    }
+
+    pub(crate) fn stop_listener(&self, c: &Container) {
+        if self.listeners.lock().expect("not poisoned").remove(&c.id).is_some() {
+            if let Some(Ok(ns)) = c.netns_path.as_ref().map(|p| open_netns(p)) {
+                let _ = remove_dns_redirect(&ns);
+            }
+        }
+    }
+
+    /// The container's resolv.conf: the embedded resolver on user-defined networks
+    /// (with the host's search line, ndots:0 and the upstreams named in a comment,
+    /// as Docker writes it), else the host's file without loopback servers.
+    pub(crate) fn resolv_conf_for(&self, registry: &Registry, c: &Container) -> String {
+        if !Self::uses_resolver(registry, c) {
+            return crate::sandbox_files::host_resolv_conf();
+        }
+        let host = crate::sandbox_files::host_resolv_conf_raw();
+        let search: Vec<&str> =
+            host.lines().filter(|l| l.split_whitespace().next() == Some("search")).collect();
+        let upstreams: Vec<String> = self.resolver.upstreams().iter().map(|s| s.to_string()).collect();
+        let mut out =
+            String::from("# Generated by netctl: the embedded resolver answers containers' names.\n");
+        out.push_str("nameserver 127.0.0.11\n");
+        for s in search {
+            out.push_str(s);
+            out.push('\n');
+        }
+        out.push_str("options ndots:0\n");
+        out.push_str(&format!("# ExtServers: [{}]\n", upstreams.join(" ")));
+        out
+    }
+
+    /// The servers names that are not containers' go to: `[dns] upstream` if set,
+    /// else the host's resolv.conf (systemd-resolved's real servers if it is in use).
+    pub(crate) fn load_upstreams(&self) {
+        let upstreams: Vec<SocketAddr> = if !self.config.dns.upstream.is_empty() {
+            self.config.dns.upstream.clone()
+        } else {
+            crate::sandbox_files::nameservers(&crate::sandbox_files::host_resolv_conf_raw())
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 53))
+                .collect()
+        };
+        tracing::info!(?upstreams, "resolver upstreams");
+        self.resolver.set_upstreams(upstreams);
+    }
+}
+
+pub type Listeners = std::sync::Mutex<HashMap<String, Listener>>;

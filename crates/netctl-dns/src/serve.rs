@@ -1,0 +1,188 @@
+//! Serving one container's listener sockets. Local answers are made inline;
+//! forwarded questions get a task of their own, so a slow upstream never delays
+//! anyone else. Each TCP connection is its own task with an idle timeout, and
+//! a container may hold only so many connections at once: a slow or idle TCP
+//! client cannot stall the resolver (aardvark-dns's CVE-2024-8418 came from that).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::forward::Forwarder;
+use crate::respond::{encode_for_udp, formerr, local_response, response_to};
+use crate::zone::{Answer, Zone};
+
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+pub const TCP_CONNECTIONS_PER_CONTAINER: usize = 32;
+const MAX_UDP: usize = 4096;
+
+enum Handled {
+    Answered(Message),
+    Forward { req: Box<Message>, upstreams: Vec<SocketAddr> },
+}
+
+pub struct Resolver {
+    zone: RwLock<Arc<Zone>>,
+    upstreams: RwLock<Arc<Vec<SocketAddr>>>,
+    pub forwarder: Forwarder,
+    pub ttl: u32,
+}
+
+impl Resolver {
+    pub fn new(ttl: u32) -> Self {
+        Self {
+            zone: RwLock::new(Arc::new(Zone::default())),
+            upstreams: RwLock::new(Arc::new(Vec::new())),
+            forwarder: Forwarder::default(),
+            ttl,
+        }
+    }
+
+    /// Swaps in a new zone; queries in progress finish with the old one.
+    pub fn set_zone(&self, zone: Zone) {
+        *self.zone.write().expect("not poisoned") = Arc::new(zone);
+    }
+
+    pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
+        *self.upstreams.write().expect("not poisoned") = Arc::new(upstreams);
+    }
+
+    pub fn upstreams(&self) -> Arc<Vec<SocketAddr>> {
+        self.upstreams.read().expect("not poisoned").clone()
+    }
+
+    fn zone(&self) -> Arc<Zone> {
+        self.zone.read().expect("not poisoned").clone()
+    }
+
+    /// The local answer, or the question with the servers to forward it to.
+    fn answer_locally(&self, container: &str, req: Message) -> Handled {
+        if req.metadata.message_type != MessageType::Query || req.queries.len() != 1 {
+            return Handled::Answered(response_to(&req, ResponseCode::FormErr));
+        }
+        let zone = self.zone();
+        let q = &req.queries[0];
+        let answer = zone.lookup(container, &q.name().to_ascii(), q.query_type());
+        match local_response(&req, &answer, self.ttl) {
+            Some(resp) => Handled::Answered(resp),
+            None => {
+                debug_assert_eq!(answer, Answer::Forward);
+                let own = zone.view(container).map(|v| v.upstreams.clone()).unwrap_or_default();
+                let upstreams = if own.is_empty() { self.upstreams().to_vec() } else { own };
+                Handled::Forward { req: Box::new(req), upstreams }
+            }
+        }
+    }
+
+    /// Any answer for a raw question, forwarding if needed (TCP path).
+    async fn answer(&self, container: &str, raw: &[u8]) -> Option<Message> {
+        let req = Message::from_vec(raw).ok()?;
+        match self.answer_locally(container, req) {
+            Handled::Answered(resp) => Some(resp),
+            Handled::Forward { req, upstreams } => Some(self.forwarder.forward(&req, &upstreams).await),
+        }
+    }
+}
+
+pub fn serve_udp(
+    resolver: Arc<Resolver>,
+    container: Arc<str>,
+    socket: std::net::UdpSocket,
+) -> std::io::Result<JoinHandle<()>> {
+    socket.set_nonblocking(true)?;
+    let socket = Arc::new(UdpSocket::from_std(socket)?);
+    Ok(tokio::spawn(async move {
+        let mut buf = vec![0u8; MAX_UDP];
+        loop {
+            let (n, peer) = match socket.recv_from(&mut buf).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(container = %container, error = %e, "resolver UDP receive failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(req) = Message::from_vec(&buf[..n]) else {
+                if let Some(out) = formerr(&buf[..n]) {
+                    let _ = socket.send_to(&out, peer).await;
+                }
+                continue;
+            };
+            match resolver.answer_locally(&container, req.clone()) {
+                Handled::Answered(resp) => {
+                    let _ = socket.send_to(&encode_for_udp(&req, resp), peer).await;
+                }
+                Handled::Forward { req, upstreams } => {
+                    let (resolver, socket) = (resolver.clone(), socket.clone());
+                    tokio::spawn(async move {
+                        let resp = resolver.forwarder.forward(&req, &upstreams).await;
+                        let _ = socket.send_to(&encode_for_udp(&req, resp), peer).await;
+                    });
+                }
+            }
+        }
+    }))
+}
+
+pub fn serve_tcp(
+    resolver: Arc<Resolver>,
+    container: Arc<str>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    let slots = Arc::new(Semaphore::new(TCP_CONNECTIONS_PER_CONTAINER));
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            // Over the bound, the newcomer is closed at once; the others go on.
+            let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
+            let (resolver, container) = (resolver.clone(), container.clone());
+            tokio::spawn(async move {
+                let _ = serve_connection(&resolver, &container, stream).await;
+                drop(permit);
+            });
+        }
+    }))
+}
+
+/// Queries on one connection, answered in order; closed when idle or when the
+/// client stops reading.
+async fn serve_connection(
+    resolver: &Resolver,
+    container: &str,
+    mut stream: TcpStream,
+) -> std::io::Result<()> {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return Ok(()),
+        }
+        let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+        if tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut msg)).await.is_err() {
+            return Ok(());
+        }
+        let out = match resolver.answer(container, &msg).await {
+            Some(resp) => resp.to_vec().unwrap_or_default(),
+            None => formerr(&msg).unwrap_or_default(),
+        };
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut frame = (out.len() as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(&out);
+        if tokio::time::timeout(TCP_IDLE, stream.write_all(&frame)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
