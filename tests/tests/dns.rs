@@ -154,3 +154,26 @@ fn live_changes_and_restart() {
     assert_eq!(sb.netctl("exec asker -- dig +short asker").ok().trimmed(), "172.18.0.2");
     assert_eq!(sb.netctl("exec asker -- dig +short +tcp asker").ok().trimmed(), "172.18.0.2");
 }
+
+#[test]
+fn dns_flags_of_run_override_as_in_docker() {
+    let sb = Sandbox::new();
+    start_upstream(&sb);
+    // No [dns] upstream: the daemon's default servers are unreachable from the sandbox,
+    // so an answer can only come through the container's own --dns server.
+    sb.start_daemon();
+    sb.netctl("network create n").ok();
+    sb.netctl(
+        "run -d --name c --net n --dns 10.250.0.2 --dns-search corp.test --dns-option ndots:2 -- sleep 600",
+    )
+    .ok();
+    let resolv = sb.netctl("exec c -- cat /etc/resolv.conf").ok().stdout;
+    assert!(resolv.contains("nameserver 127.0.0.11\n"), "{resolv}");
+    assert!(resolv.contains("search corp.test\n") && resolv.contains("options ndots:2\n"), "{resolv}");
+    assert!(!resolv.contains("ndots:0") && resolv.contains("ExtServers: [10.250.0.2]"), "{resolv}");
+    assert_eq!(sb.netctl("exec c -- dig +short +time=5 x.example.test").ok().trimmed(), "10.9.9.9");
+    // On the default network, --dns is written as the nameserver itself.
+    let plain = sb.netctl("run --rm --dns 10.250.0.2 -- cat /etc/resolv.conf").ok().stdout;
+    assert!(plain.contains("nameserver 10.250.0.2\n") && !plain.contains("127.0.0.11"), "{plain}");
+    assert!(sb.netctl("run --rm --dns banana -- true").fail().stderr.contains("banana"));
+}

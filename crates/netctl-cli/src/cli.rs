@@ -231,6 +231,15 @@ pub struct RunArgs {
     /// MAC address of the first endpoint, e.g. 02:42:ac:11:00:02
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
+    /// DNS server for this container's names that are not containers' (repeatable)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain, replacing the host's (repeatable)
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// resolv.conf option, e.g. ndots:2 (repeatable)
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
     /// The command and its arguments, after `--`
     #[arg(required = true, last = true, value_name = "CMD")]
     pub cmd: Vec<String>,

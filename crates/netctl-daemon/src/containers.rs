@@ -10,8 +10,8 @@ use chrono::Utc;
 use netctl_kernel::netns;
 use netctl_model::api_containers::{ContainerAttachRequest, ContainerCreateRequest};
 use netctl_model::container::{
-    container_env, parse_mac, validate_hostname, Container, NetworkMode, Origin, ProcessConfig, RunState,
-    Status,
+    container_env, parse_mac, validate_hostname, Container, DnsSettings, NetworkMode, Origin, ProcessConfig,
+    RunState, Status,
 };
 use netctl_model::name::validate_name;
 use netctl_model::network::DEFAULT_NETWORK;
@@ -73,6 +73,7 @@ impl Daemon {
             netns_path: None,
             endpoints: Vec::new(),
             mac_address: req.mac_address.clone(),
+            dns: DnsSettings::parse(&req.dns, &req.dns_search, &req.dns_options)?,
         };
         if let Err(e) = self.build_sandbox(&mut registry, &mut c, network.as_ref(), join).await {
             self.destroy_sandbox(&mut registry, &c).await;
@@ -225,6 +226,7 @@ impl Daemon {
             netns_path: Some(path),
             endpoints: Vec::new(),
             mac_address: None,
+            dns: DnsSettings::default(),
         };
         let inside = self.netlink_in(&c)?;
         // The resolver listens on 127.0.0.11, which needs loopback up; a fresh

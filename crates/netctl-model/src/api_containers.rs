@@ -40,6 +40,15 @@ pub struct ContainerCreateRequest {
     pub ip_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
+    /// `--dns`: this container's own upstream servers.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--dns-search`: replaces the host's search domains.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`: resolv.conf options (ndots:0 is added unless ndots is given).
+    #[serde(default)]
+    pub dns_options: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +171,9 @@ pub struct ContainerConfigInspect {
 pub struct HostConfigInspect {
     pub network_mode: String,
     pub auto_remove: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

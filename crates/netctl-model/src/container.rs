@@ -131,6 +131,39 @@ pub struct Container {
     /// A fixed MAC for the first endpoint (`--mac-address`).
     #[serde(default)]
     pub mac_address: Option<String>,
+    #[serde(default)]
+    pub dns: DnsSettings,
+}
+
+/// `--dns`, `--dns-search`, `--dns-option` of `run`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsSettings {
+    pub servers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+impl DnsSettings {
+    pub fn parse(
+        servers: &[String],
+        search: &[String],
+        options: &[String],
+    ) -> Result<Self, crate::ModelError> {
+        let servers = servers
+            .iter()
+            .map(|s| {
+                s.trim().parse().map_err(|_| {
+                    crate::ModelError::invalid(format!("invalid --dns {s:?}: not an IP address"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for s in search.iter().chain(options) {
+            if s.is_empty() || s.chars().any(char::is_whitespace) {
+                return Err(crate::ModelError::invalid(format!("invalid DNS search domain or option {s:?}")));
+            }
+        }
+        Ok(Self { servers, search: search.to_vec(), options: options.to_vec() })
+    }
 }
 
 impl Container {

@@ -33,6 +33,9 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
         aliases: args.network_alias.clone(),
         ip_address: args.ip.clone(),
         mac_address: args.mac_address.clone(),
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
     };
     let created: ContainerCreateResponse = client.post("/v1/containers", &req).await?;
     if args.detach {
