@@ -3,6 +3,7 @@
 //! forwarding of other names to upstream servers with a cache. Listeners (sockets
 //! bound inside containers' namespaces) are made by the daemon and served here.
 
+pub mod fastpath;
 pub mod forward;
 pub mod respond;
 pub mod serve;

@@ -33,7 +33,12 @@ pub fn local_response(req: &Message, answer: &Answer, ttl: u32) -> Option<Messag
     let name: Name = query.name().clone();
     let resp = match answer {
         Answer::Forward => return None,
-        Answer::NxDomain => response_to(req, ResponseCode::NXDomain),
+        Answer::NxDomain => {
+            // We own the names of containers: saying one does not exist is authoritative.
+            let mut resp = response_to(req, ResponseCode::NXDomain);
+            resp.metadata.authoritative = true;
+            resp
+        }
         Answer::Refused => response_to(req, ResponseCode::Refused),
         Answer::Addrs(addrs) => {
             let mut resp = response_to(req, ResponseCode::NoError);

@@ -14,13 +14,15 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use crate::fastpath;
 use crate::forward::Forwarder;
 use crate::respond::{encode_for_udp, formerr, local_response, response_to};
 use crate::zone::{Answer, Zone};
 
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 pub const TCP_CONNECTIONS_PER_CONTAINER: usize = 32;
-const MAX_UDP: usize = 4096;
+/// Questions are small; answers larger than this go over TCP anyway.
+const MAX_UDP: usize = 1500;
 
 enum Handled {
     Answered(Message),
@@ -99,6 +101,7 @@ pub fn serve_udp(
     let socket = Arc::new(UdpSocket::from_std(socket)?);
     Ok(tokio::spawn(async move {
         let mut buf = vec![0u8; MAX_UDP];
+        let mut out = Vec::with_capacity(MAX_UDP);
         loop {
             let (n, peer) = match socket.recv_from(&mut buf).await {
                 Ok(x) => x,
@@ -108,6 +111,10 @@ pub fn serve_udp(
                     continue;
                 }
             };
+            if fastpath::answer(&resolver.zone(), &container, resolver.ttl, &buf[..n], &mut out) {
+                let _ = socket.send_to(&out, peer).await;
+                continue;
+            }
             let Ok(req) = Message::from_vec(&buf[..n]) else {
                 if let Some(out) = formerr(&buf[..n]) {
                     let _ = socket.send_to(&out, peer).await;

@@ -1,0 +1,221 @@
+//! The common question, answered from the raw bytes: one A or AAAA query for a
+//! container's name, with or without an EDNS OPT record. No allocation: the name is
+//! lowercased into a stack buffer, the answer written into the caller's buffer.
+//! Anything else (PTR, forwarding, unusual messages) returns None and takes the
+//! general path through hickory-proto.
+
+use std::net::IpAddr;
+
+use crate::respond::OUR_UDP_SIZE;
+use crate::zone::{Local, Zone};
+
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+const TYPE_OPT: u16 = 41;
+const CLASS_IN: u16 = 1;
+const RCODE_NXDOMAIN: u8 = 3;
+const RCODE_REFUSED: u8 = 5;
+/// At most this many addresses per answer on the fast path.
+const MAX_ADDRS: usize = 16;
+
+struct Question {
+    /// Lowercase name without the trailing dot, in `name_buf[..name_len]`.
+    name_buf: [u8; 255],
+    name_len: usize,
+    qtype: u16,
+    /// Where the question section ends in the query.
+    question_end: usize,
+    /// The client's EDNS UDP size, if it sent an OPT record.
+    edns_size: Option<u16>,
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+fn parse(query: &[u8]) -> Option<Question> {
+    if query.len() < 12 {
+        return None;
+    }
+    let flags = be16(query, 2)?;
+    // A standard query (QR=0, opcode 0) with one question, no answers, no authority.
+    if flags & 0xf800 != 0 || be16(query, 4)? != 1 || be16(query, 6)? != 0 || be16(query, 8)? != 0 {
+        return None;
+    }
+    let arcount = be16(query, 10)?;
+    let mut q = Question { name_buf: [0; 255], name_len: 0, qtype: 0, question_end: 0, edns_size: None };
+    let mut at = 12;
+    loop {
+        let len = *query.get(at)? as usize;
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 || q.name_len + len + 1 > q.name_buf.len() {
+            return None; // compression pointers or oversize: not for the fast path
+        }
+        if q.name_len > 0 {
+            q.name_buf[q.name_len] = b'.';
+            q.name_len += 1;
+        }
+        let label = query.get(at..at + len)?;
+        for (dst, src) in q.name_buf[q.name_len..q.name_len + len].iter_mut().zip(label) {
+            *dst = src.to_ascii_lowercase();
+        }
+        q.name_len += len;
+        at += len;
+    }
+    q.qtype = be16(query, at)?;
+    if be16(query, at + 2)? != CLASS_IN || !(q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
+        return None;
+    }
+    q.question_end = at + 4;
+    match arcount {
+        0 => {}
+        1 => {
+            // The OPT record: root name, type 41, class = UDP size, 4 bytes of flags, no options needed.
+            let opt = q.question_end;
+            if *query.get(opt)? != 0 || be16(query, opt + 1)? != TYPE_OPT {
+                return None;
+            }
+            q.edns_size = Some(be16(query, opt + 3)?);
+        }
+        _ => return None,
+    }
+    Some(q)
+}
+
+/// Writes the answer to `query` into `out` and returns true, or returns false when
+/// the general path must answer it.
+pub fn answer(zone: &Zone, container: &str, ttl: u32, query: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(q) = parse(query) else { return false };
+    let Ok(name) = std::str::from_utf8(&q.name_buf[..q.name_len]) else { return false };
+    let mut addrs = [IpAddr::from([0u8; 4]); MAX_ADDRS];
+    let (rcode, count) = match zone.lookup_fast(container, name, q.qtype == TYPE_AAAA, &mut addrs) {
+        Some(Local::Found(n)) => (0, n),
+        Some(Local::NxDomain) => (RCODE_NXDOMAIN, 0),
+        Some(Local::Refused) => (RCODE_REFUSED, 0),
+        None => return false,
+    };
+    let limit = q.edns_size.map_or(512, |s| s.max(512)) as usize;
+    out.clear();
+    out.extend_from_slice(&query[..2]); // id
+    let rd = query[2] & 0x01;
+    let aa = if rcode == RCODE_REFUSED { 0 } else { 0x04 };
+    out.push(0x80 | aa | rd); // QR, AA (not for REFUSED), RD as asked
+    out.push(0x80 | rcode); // RA
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, q.edns_size.is_some() as u8]);
+    out.extend_from_slice(&query[12..q.question_end]);
+    let opt_len = if q.edns_size.is_some() { 11 } else { 0 };
+    let per = |ip: &IpAddr| 12 + if ip.is_ipv4() { 4 } else { 16 };
+    let fits: bool = addrs[..count].iter().map(per).sum::<usize>() + out.len() + opt_len <= limit;
+    let count = if fits { count } else { 0 };
+    if !fits {
+        out[2] |= 0x02; // TC: ask again over TCP
+    }
+    out[7] = count as u8;
+    for ip in &addrs[..count] {
+        out.extend_from_slice(&[0xc0, 0x0c]); // the name, pointing at the question
+        match ip {
+            IpAddr::V4(v4) => {
+                out.extend_from_slice(&TYPE_A.to_be_bytes());
+                out.extend_from_slice(&CLASS_IN.to_be_bytes());
+                out.extend_from_slice(&ttl.to_be_bytes());
+                out.extend_from_slice(&4u16.to_be_bytes());
+                out.extend_from_slice(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                out.extend_from_slice(&TYPE_AAAA.to_be_bytes());
+                out.extend_from_slice(&CLASS_IN.to_be_bytes());
+                out.extend_from_slice(&ttl.to_be_bytes());
+                out.extend_from_slice(&16u16.to_be_bytes());
+                out.extend_from_slice(&v6.octets());
+            }
+        }
+    }
+    if q.edns_size.is_some() {
+        out.push(0);
+        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        out.extend_from_slice(&OUR_UDP_SIZE.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::respond::{encode_for_udp, local_response};
+    use crate::zone::{EndpointNames, View, ZoneBuilder};
+    use hickory_proto::op::{Edns, Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn zone() -> Zone {
+        let mut b = ZoneBuilder::default();
+        b.add_network("n", "net");
+        let addrs: Vec<IpAddr> = vec!["172.18.0.2".parse().unwrap()];
+        b.add_endpoint(&EndpointNames {
+            network_id: "n",
+            network_name: "net",
+            container_name: "Redis",
+            short_id: "0123456789ab",
+            hostname: "0123456789ab",
+            aliases: &[],
+            addresses: &addrs,
+        });
+        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
+        b.build()
+    }
+
+    fn query(name: &str, t: RecordType, edns: bool) -> Message {
+        let mut m = Message::query();
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        if edns {
+            let mut e = Edns::new();
+            e.set_max_payload(1232);
+            m.edns = Some(e);
+        }
+        m
+    }
+
+    /// The fast path says exactly what the general path says.
+    #[test]
+    fn same_answers_as_the_general_path() {
+        let z = zone();
+        for (name, t, edns) in [
+            ("redis.", RecordType::A, false),
+            ("REDIS.net.", RecordType::A, true),
+            ("redis.", RecordType::AAAA, true),
+            ("nope.", RecordType::A, false),
+            ("nope.", RecordType::A, true),
+        ] {
+            let req = query(name, t, edns);
+            let bytes = req.to_vec().unwrap();
+            let mut fast = Vec::new();
+            assert!(answer(&z, "c", 600, &bytes, &mut fast), "{name}");
+            let general = local_response(&req, &z.lookup("c", name, t), 600).unwrap();
+            let fast = Message::from_vec(&fast).unwrap();
+            let general = Message::from_vec(&encode_for_udp(&req, general)).unwrap();
+            assert_eq!(fast.metadata, general.metadata, "{name}");
+            assert_eq!(fast.queries, general.queries);
+            assert_eq!(fast.answers, general.answers);
+            assert_eq!(fast.edns.is_some(), general.edns.is_some());
+        }
+    }
+
+    #[test]
+    fn leaves_the_rest_to_the_general_path() {
+        let z = zone();
+        let mut out = Vec::new();
+        for (name, t) in [
+            ("2.0.18.172.in-addr.arpa.", RecordType::PTR),
+            ("example.com.", RecordType::A),
+            ("redis.", RecordType::MX),
+        ] {
+            let bytes = query(name, t, false).to_vec().unwrap();
+            assert!(!answer(&z, "c", 600, &bytes, &mut out), "{name}");
+        }
+        assert!(!answer(&z, "c", 600, &[1, 2, 3], &mut out));
+    }
+}
