@@ -18,6 +18,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage networks
@@ -42,6 +44,25 @@ pub enum Command {
     Start(NamesArgs),
     /// Remove containers
     Rm(RmArgs),
+    /// List a container's published ports, or the host side of one
+    Port(PortArgs),
+    /// The host's firewall rules netctl owns (nftables table inet netctl)
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// Write netctl's nftables table again, e.g. after `nft flush ruleset`
+    Reload,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// Only this container port, e.g. 3000 or 53/udp
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +261,21 @@ pub struct RunArgs {
     /// resolv.conf option, e.g. ndots:2 (repeatable)
     #[arg(long = "dns-option", value_name = "OPTION")]
     pub dns_option: Vec<String>,
+    /// Link to another running container, NAME[:ALIAS]: on the default network its
+    /// address in /etc/hosts and ALIAS_* environment variables; on a user-defined
+    /// network ALIAS resolves for this container (repeatable)
+    #[arg(long, value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
+    /// Declare a port the command listens on, PORT[/tcp|/udp] or a range, for links and -P (repeatable)
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
+    /// Publish a port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp];
+    /// without HOST_PORT a free one is picked (repeatable)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST_PORT:]PORT")]
+    pub publish: Vec<String>,
+    /// Publish every exposed port on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// The command and its arguments, after `--`
     #[arg(required = true, last = true, value_name = "CMD")]
     pub cmd: Vec<String>,

@@ -8,8 +8,8 @@ mod output;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
-use commands::{containers, network, run};
+use cli::{Cli, Command, FirewallCommand};
+use commands::{containers, network, ports, run};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -27,6 +27,8 @@ fn main() -> std::process::ExitCode {
             Command::Stop(args) => containers::stop(&client, args).await,
             Command::Start(args) => containers::start(&client, args).await,
             Command::Rm(args) => containers::rm(&client, args).await,
+            Command::Port(args) => ports::port(&client, args).await,
+            Command::Firewall(FirewallCommand::Reload) => ports::firewall_reload(&client).await,
         }
     });
     match result {

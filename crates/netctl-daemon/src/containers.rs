@@ -15,11 +15,13 @@ use netctl_model::container::{
 };
 use netctl_model::name::validate_name;
 use netctl_model::network::DEFAULT_NETWORK;
+use netctl_model::ports::{parse_expose, parse_publish, ContainerPort, PortBinding};
 use netctl_model::{generated_name, id, ModelError, Network};
 
 use crate::daemon::Daemon;
 use crate::endpoints::JoinRequest;
 use crate::error::{conflict, DaemonError, Result};
+use crate::port_proxy;
 use crate::process;
 use crate::registry::Registry;
 use crate::sandbox_files::SandboxFiles;
@@ -42,6 +44,14 @@ impl Daemon {
             }
             None => None,
         };
+        let links = crate::links::resolve_links(&registry, &name, &mode, network.as_ref(), &req.links)?;
+        let (exposed, mut ports) = parse_ports(req, &mode, network.as_ref())?;
+        // Bound before anything is made: a port in use fails the run cleanly.
+        let sockets = ports
+            .iter_mut()
+            .map(|b| port_proxy::bind(b).map(|s| (s, b.container.port)))
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(|e| conflict(format!("driver failed programming external connectivity: {e}")))?;
         let id = new_unique_id(&registry);
         let hostname = match &req.hostname {
             Some(h) => {
@@ -62,7 +72,9 @@ impl Daemon {
             network_mode: mode.clone(),
             process: ProcessConfig {
                 cmd: req.cmd.clone(),
-                env: container_env(&hostname, req.tty, &req.env),
+                // Link variables come before the user's, who may override them.
+                env: container_env(&hostname, req.tty, &[links.env, req.env.clone()].concat()),
+                user_env: req.env.clone(),
                 workdir: req.working_dir.clone(),
                 tty: req.tty,
                 interactive: req.open_stdin,
@@ -74,6 +86,9 @@ impl Daemon {
             endpoints: Vec::new(),
             mac_address: req.mac_address.clone(),
             dns: DnsSettings::parse(&req.dns, &req.dns_search, &req.dns_options)?,
+            exposed,
+            ports,
+            links: links.links,
         };
         if let Err(e) = self.build_sandbox(&mut registry, &mut c, network.as_ref(), join).await {
             self.destroy_sandbox(&mut registry, &c).await;
@@ -87,10 +102,18 @@ impl Daemon {
             return Err(e);
         }
         self.refresh_dns(&registry);
+        if let Err(e) = self.publish_ports(&registry, &c, sockets).await {
+            registry.remove_container(&c.id);
+            self.destroy_sandbox(&mut registry, &c).await;
+            self.refresh_dns(&registry);
+            let _ = self.containers_store.remove(&c.id);
+            return Err(e);
+        }
         if req.detach {
             if let Err(e) = self.spawn_detached(&mut c) {
-                self.destroy_sandbox(&mut registry, &c).await;
                 registry.remove_container(&c.id);
+                self.destroy_sandbox(&mut registry, &c).await;
+                self.refresh_dns(&registry);
                 let _ = self.containers_store.remove(&c.id);
                 return Err(e);
             }
@@ -130,7 +153,7 @@ impl Daemon {
         }
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         files
-            .write_all(c, &self.resolv_conf_for(registry, c))
+            .write_all(c, &self.resolv_conf_for(registry, c), &self.hosts_for(registry, c))
             .map_err(|e| DaemonError::Io(format!("write files of container {}", c.name), e))?;
         self.containers_store.save(&c.id, c)?;
         Ok(())
@@ -140,6 +163,12 @@ impl Daemon {
     /// because this runs on paths that already fail.
     pub(crate) async fn destroy_sandbox(&self, registry: &mut Registry, c: &Container) {
         self.stop_listener(c);
+        self.relays.lock().expect("not poisoned").remove(&c.id);
+        if !c.ports.is_empty() && registry.container(&c.id).is_none() {
+            if let Err(e) = self.sync_firewall(registry).await {
+                tracing::warn!(container = %c.name, error = %e, "cannot remove the published ports' rules");
+            }
+        }
         self.forget_netlink_in(&c.id);
         for ep in &c.endpoints {
             if let Err(e) = self.leave_network(registry, ep).await {
@@ -216,6 +245,7 @@ impl Daemon {
             process: ProcessConfig {
                 cmd: Vec::new(),
                 env: Vec::new(),
+                user_env: Vec::new(),
                 workdir: None,
                 tty: false,
                 interactive: false,
@@ -227,6 +257,9 @@ impl Daemon {
             endpoints: Vec::new(),
             mac_address: None,
             dns: DnsSettings::default(),
+            exposed: Vec::new(),
+            ports: Vec::new(),
+            links: Vec::new(),
         };
         let inside = self.netlink_in(&c)?;
         // The resolver listens on 127.0.0.11, which needs loopback up; a fresh
@@ -355,6 +388,54 @@ pub(crate) fn mark_exited(c: &mut Container, exit_code: i32) {
     c.state.pid_start = 0;
     c.state.exit_code = exit_code;
     c.state.finished_at = Some(Utc::now());
+}
+
+/// `--expose`, `-p` and `-P` of a new container: the exposed ports (a published
+/// port is exposed too, as Docker has it) and the bindings to make.
+fn parse_ports(
+    req: &ContainerCreateRequest,
+    mode: &NetworkMode,
+    network: Option<&Network>,
+) -> Result<(Vec<ContainerPort>, Vec<PortBinding>)> {
+    let mut exposed = Vec::new();
+    for e in &req.exposed_ports {
+        exposed.extend(parse_expose(e)?);
+    }
+    let mut bindings = Vec::new();
+    for p in &req.port_bindings {
+        bindings.extend(parse_publish(p)?);
+    }
+    for b in &bindings {
+        if !exposed.contains(&b.container) {
+            exposed.push(b.container);
+        }
+    }
+    if req.publish_all_ports {
+        for p in &exposed {
+            if !bindings.iter().any(|b| b.container == *p) {
+                bindings.push(PortBinding { host_ip: None, host_port: 0, container: *p });
+            }
+        }
+    }
+    if !bindings.is_empty() {
+        match (mode, network) {
+            (NetworkMode::Networks, Some(net)) if net.internal => {
+                return Err(ModelError::invalid(format!(
+                    "network {} is internal: its containers cannot publish ports",
+                    net.name
+                ))
+                .into())
+            }
+            (NetworkMode::Networks, Some(_)) => {}
+            _ => {
+                return Err(ModelError::invalid(
+                    "publishing ports needs a network: with --net host the container's ports are the host's, with --net none there is nothing to reach",
+                )
+                .into())
+            }
+        }
+    }
+    Ok((exposed, bindings))
 }
 
 fn new_unique_id(registry: &Registry) -> String {

@@ -25,6 +25,10 @@ pub struct Daemon {
     pub(crate) netns_links: std::sync::Mutex<HashMap<String, Netlink>>,
     pub(crate) resolver: Arc<netctl_dns::Resolver>,
     pub(crate) listeners: crate::dns::Listeners,
+    /// Relays of published ports, per container.
+    pub(crate) relays: crate::port_proxy::RelayTable,
+    /// What the `inet netctl` table says now, to skip rewriting it unchanged.
+    pub(crate) firewall_applied: std::sync::Mutex<Option<netctl_kernel::firewall::FirewallSpec>>,
     /// Held for the whole of every change, kernel work included, so the kernel and
     /// the store change in the same order as the registry.
     pub(crate) registry: Mutex<Registry>,
@@ -51,6 +55,8 @@ impl Daemon {
             netns_links: std::sync::Mutex::new(HashMap::new()),
             resolver: Arc::new(netctl_dns::Resolver::new(config.dns.ttl)),
             listeners: std::sync::Mutex::new(HashMap::new()),
+            relays: std::sync::Mutex::new(HashMap::new()),
+            firewall_applied: std::sync::Mutex::new(None),
             registry: Mutex::new(registry),
         })
     }

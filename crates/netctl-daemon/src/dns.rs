@@ -65,6 +65,7 @@ impl Daemon {
             }
             view.internal_only = internal && !view.networks.is_empty();
             view.upstreams = c.dns.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
+            view.links = self.link_names(registry, c);
             b.add_view(&c.id, view);
         }
         self.resolver.set_zone(b.build());

@@ -155,9 +155,11 @@ impl Daemon {
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
-        registry.update_container(c);
+        registry.update_container(c.clone());
         // Resolvable before the API answers.
         self.refresh_dns(&registry);
+        self.refresh_linkers(&registry, &c.id);
+        self.retarget_ports(&registry, &c).await;
         Ok(())
     }
 
@@ -189,9 +191,11 @@ impl Daemon {
         }
         self.persist_container(&registry, &c)?;
         tracing::info!(container = %c.name, network = %net.name, "disconnected");
-        registry.update_container(c);
+        registry.update_container(c.clone());
         // Gone from the answers before the API answers.
         self.refresh_dns(&registry);
+        self.refresh_linkers(&registry, &c.id);
+        self.retarget_ports(&registry, &c).await;
         Ok(())
     }
 
@@ -243,7 +247,7 @@ impl Daemon {
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         if files.dir.is_dir() {
             files
-                .write_hosts(c)
+                .write_hosts(c, &self.hosts_for(registry, c))
                 .map_err(|e| DaemonError::Io(format!("write {}", files.hosts().display()), e))?;
             files
                 .write_resolv_conf(c, &self.resolv_conf_for(registry, c))

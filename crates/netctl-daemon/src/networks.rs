@@ -43,6 +43,13 @@ impl Daemon {
         self.install_network(&net).await?;
         tracing::info!(network = %net.name, id = %net.short_id(), bridge = %net.bridge, subnet = %net.subnets[0].subnet, "network created");
         registry.insert_network(net.clone());
+        if let Err(e) = self.sync_firewall(&registry).await {
+            registry.remove_network(&net.id);
+            if let Err(undo) = self.uninstall_network(&net).await {
+                tracing::error!(network = %net.name, error = %undo, "cannot remove network after failed firewall update");
+            }
+            return Err(e);
+        }
         Ok(net)
     }
 
@@ -98,6 +105,9 @@ impl Daemon {
         self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
+        if let Err(e) = self.sync_firewall(&registry).await {
+            tracing::warn!(network = %net.name, error = %e, "cannot remove the network's firewall rules");
+        }
         Ok(())
     }
 
@@ -162,6 +172,9 @@ impl Daemon {
             registry.remove_network(&net.id);
             tracing::info!(network = %net.name, id = %net.short_id(), "network pruned");
             deleted.push(net.name);
+        }
+        if let Err(e) = self.sync_firewall(&registry).await {
+            tracing::warn!(error = %e, "cannot remove the pruned networks' firewall rules");
         }
         deleted.sort();
         Ok(deleted)

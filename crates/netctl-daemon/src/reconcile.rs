@@ -65,6 +65,12 @@ impl Daemon {
             }
         }
         self.refresh_dns(&registry);
+        self.restore_published(&registry);
+        // Always written at start: after a reboot or an `nft flush ruleset` the
+        // table is gone, and the last applied state is not known.
+        if let Err(e) = self.apply_firewall(crate::firewall::firewall_spec(&registry)).await {
+            tracing::error!(error = %e, "cannot install the firewall rules");
+        }
         let known: HashSet<&str> = registry.networks().map(|n| n.id.as_str()).collect();
         for (device, net_id) in self.netlink.owned_bridges().await? {
             if !known.contains(net_id.as_str()) {

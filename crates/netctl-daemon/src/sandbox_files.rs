@@ -32,7 +32,7 @@ impl SandboxFiles {
     }
 
     /// Writes all three files, and the copies `ip netns exec` uses.
-    pub fn write_all(&self, c: &Container, resolv_conf: &str) -> std::io::Result<()> {
+    pub fn write_all(&self, c: &Container, resolv_conf: &str, hosts: &str) -> std::io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         if c.netns_path.is_some() {
             let etc = Path::new(ETC_NETNS).join(&c.name);
@@ -40,18 +40,17 @@ impl SandboxFiles {
             write_in_place(&etc.join("resolv.conf"), resolv_conf)?;
         }
         write_in_place(&self.hostname(), &format!("{}\n", c.hostname))?;
-        self.write_hosts(c)?;
+        self.write_hosts(c, hosts)?;
         write_in_place(&self.resolv_conf(), resolv_conf)?;
         Ok(())
     }
 
-    pub fn write_hosts(&self, c: &Container) -> std::io::Result<()> {
-        let text = hosts_file(c);
-        write_in_place(&self.hosts(), &text)?;
+    pub fn write_hosts(&self, c: &Container, text: &str) -> std::io::Result<()> {
+        write_in_place(&self.hosts(), text)?;
         if c.netns_path.is_some() {
             let etc = Path::new(ETC_NETNS).join(&c.name);
             if etc.is_dir() {
-                write_in_place(&etc.join("hosts"), &text)?;
+                write_in_place(&etc.join("hosts"), text)?;
             }
         }
         Ok(())
@@ -80,12 +79,13 @@ fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_data()
 }
 
-/// Docker's layout: localhost lines, then one line per address of the container
-/// with its hostname.
-pub fn hosts_file(c: &Container) -> String {
+/// Docker's layout: localhost lines, the links' lines, then one line per address
+/// of the container with its hostname.
+pub fn hosts_file(c: &Container, links: &str) -> String {
     let mut out = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
+    out.push_str(links);
     for ep in &c.endpoints {
         for addr in ep.ipv4.iter().chain(ep.ipv6.iter()) {
             out.push_str(&format!("{}\t{}\n", addr.ip(), c.hostname));

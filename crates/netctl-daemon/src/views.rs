@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use netctl_model::api::EndpointInspect;
 use netctl_model::api_containers::{
-    ContainerConfigInspect, ContainerInspect, ContainerStateInspect, EndpointSettings, HostConfigInspect,
-    NetworkSettingsInspect,
+    ContainerConfigInspect, ContainerInspect, ContainerStateInspect, Empty, EndpointSettings,
+    HostConfigInspect, HostPortInspect, NetworkSettingsInspect, PortMap,
 };
 use netctl_model::container::{Container, NetworkMode, Origin};
 
@@ -61,6 +61,7 @@ impl Daemon {
                 working_dir: c.process.workdir.clone().unwrap_or_default(),
                 tty: c.process.tty,
                 open_stdin: c.process.interactive,
+                exposed_ports: c.exposed.iter().map(|p| (p.to_string(), Empty {})).collect(),
             },
             host_config: HostConfigInspect {
                 network_mode: match c.network_mode {
@@ -77,6 +78,8 @@ impl Daemon {
                 dns: c.dns.servers.iter().map(|s| s.to_string()).collect(),
                 dns_search: c.dns.search.clone(),
                 dns_options: c.dns.options.clone(),
+                port_bindings: port_map(c),
+                links: c.links.iter().map(|l| format!("/{}:/{}/{}", l.name, c.name, l.alias)).collect(),
             },
             resolv_conf_path: path_or_empty(files.resolv_conf()),
             hostname_path: path_or_empty(files.hostname()),
@@ -89,6 +92,7 @@ impl Daemon {
             network_settings: NetworkSettingsInspect {
                 sandbox_key: c.netns_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                 networks,
+                ports: port_map(c),
             },
             origin: match c.origin {
                 Origin::Netctl => "netctl".into(),
@@ -96,6 +100,17 @@ impl Daemon {
             },
         }
     }
+}
+
+/// Every exposed port, with its host sides if published.
+fn port_map(c: &Container) -> PortMap {
+    let mut map: PortMap = c.exposed.iter().map(|p| (p.to_string(), None)).collect();
+    for b in &c.ports {
+        map.entry(b.container.to_string()).or_insert(None).get_or_insert_with(Vec::new).push(
+            HostPortInspect { host_ip: b.host_ip_or_any().to_string(), host_port: b.host_port.to_string() },
+        );
+    }
+    map
 }
 
 /// `Containers` of `network inspect`.

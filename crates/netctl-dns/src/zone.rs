@@ -23,6 +23,9 @@ pub struct View {
     pub internal_only: bool,
     /// `--dns` servers of this container, used instead of the daemon's.
     pub upstreams: Vec<SocketAddr>,
+    /// `--link NAME:ALIAS` on a user-defined network: lowercase alias → the linked
+    /// container's addresses. Seen by this container only, as Docker's link aliases.
+    pub links: HashMap<String, Vec<IpAddr>>,
 }
 
 /// Everything the resolver knows, rebuilt by the daemon on each change and swapped
@@ -124,6 +127,9 @@ impl Zone {
             let all = found.get_or_insert_with(Vec::new);
             all.extend(addrs.iter().filter(|ip| !all_contains(all, ip)).copied().collect::<Vec<_>>());
         };
+        if let Some(addrs) = view.links.get(&name) {
+            collect(addrs);
+        }
         for net in &view.networks {
             if let Some(addrs) = self.networks.get(net).and_then(|r| r.names.get(&name)) {
                 collect(addrs);
@@ -193,6 +199,9 @@ impl Zone {
             }
             Some(())
         };
+        if let Some(addrs) = view.links.get(name) {
+            take(addrs)?;
+        }
         for net in &view.networks {
             if let Some(addrs) = self.networks.get(net).and_then(|r| r.names.get(name)) {
                 take(addrs)?;
@@ -283,7 +292,19 @@ mod tests {
         b.add_view("cb", View { networks: vec!["nb".into()], ..Default::default() });
         b.add_view("cab", View { networks: vec!["na".into(), "nb".into()], ..Default::default() });
         b.add_view("ci", View { networks: vec!["na".into()], internal_only: true, ..Default::default() });
+        let links = [("cache".to_string(), vec![ip("172.18.0.2")])].into_iter().collect();
+        b.add_view("cl", View { networks: vec!["na".into()], links, ..Default::default() });
         b.build()
+    }
+
+    #[test]
+    fn link_aliases_only_for_the_linker() {
+        let z = zone();
+        assert_eq!(z.lookup("cl", "cache", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
+        assert_eq!(z.lookup("ca", "cache", RecordType::A), Answer::NxDomain);
+        let mut out = [ip("0.0.0.0"); 4];
+        assert_eq!(z.lookup_fast("cl", "cache", false, &mut out), Some(Local::Found(1)));
+        assert_eq!(z.lookup_fast("ca", "cache", false, &mut out), Some(Local::NxDomain));
     }
 
     #[test]

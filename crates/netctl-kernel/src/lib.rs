@@ -1,11 +1,12 @@
 //! Everything netctl changes in the kernel: links, addresses and routes over
-//! rtnetlink (never by running `ip`). Later: namespaces, veths, nftables.
+//! rtnetlink (never by running `ip`); namespaces, veths, and the nftables firewall.
 
 mod addresses;
 mod bridge;
 pub mod dns_redirect;
 mod endpoint;
 mod error;
+pub mod firewall;
 mod links;
 mod netlink;
 pub mod netns;

@@ -49,6 +49,18 @@ pub struct ContainerCreateRequest {
     /// `--dns-option`: resolv.conf options (ndots:0 is added unless ndots is given).
     #[serde(default)]
     pub dns_options: Vec<String>,
+    /// `--expose PORT[/PROTO]`.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    /// `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`.
+    #[serde(default)]
+    pub port_bindings: Vec<String>,
+    /// `-P`: publish every exposed port on a free host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--link NAME[:ALIAS]`.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +176,25 @@ pub struct ContainerConfigInspect {
     pub working_dir: String,
     pub tty: bool,
     pub open_stdin: bool,
+    /// `"6379/tcp": {}` for each exposed port, as Docker shows them.
+    #[serde(default)]
+    pub exposed_ports: BTreeMap<String, Empty>,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// One host side of a published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostPortInspect {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// `"3000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "3000"}]`; null for a port
+/// exposed but not published.
+pub type PortMap = BTreeMap<String, Option<Vec<HostPortInspect>>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -174,6 +204,11 @@ pub struct HostConfigInspect {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    #[serde(default)]
+    pub port_bindings: PortMap,
+    /// `/redis-server:/web/redis`, as Docker lists links.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +217,8 @@ pub struct NetworkSettingsInspect {
     /// The network namespace file; empty in host mode.
     pub sandbox_key: String,
     pub networks: BTreeMap<String, EndpointSettings>,
+    #[serde(default)]
+    pub ports: PortMap,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,8 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use crate::id;
+use crate::links::Link;
+use crate::ports::{ContainerPort, PortBinding};
 
 /// Environment every netctl container starts with, as Docker's default PATH.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -60,6 +62,9 @@ pub struct ProcessConfig {
     pub cmd: Vec<String>,
     /// The complete environment, `KEY=VALUE`.
     pub env: Vec<String>,
+    /// The user's `-e` variables alone: what links show of this container.
+    #[serde(default)]
+    pub user_env: Vec<String>,
     pub workdir: Option<String>,
     pub tty: bool,
     pub interactive: bool,
@@ -133,6 +138,15 @@ pub struct Container {
     pub mac_address: Option<String>,
     #[serde(default)]
     pub dns: DnsSettings,
+    /// `--expose`, plus the container ports of `-p`.
+    #[serde(default)]
+    pub exposed: Vec<ContainerPort>,
+    /// `-p`/`-P`, with the host ports the daemon bound.
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+    /// `--link`s to other containers.
+    #[serde(default)]
+    pub links: Vec<Link>,
 }
 
 /// `--dns`, `--dns-search`, `--dns-option` of `run`.

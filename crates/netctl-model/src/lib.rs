@@ -10,9 +10,11 @@ pub mod filter;
 pub mod generated_name;
 pub mod id;
 pub mod ipam;
+pub mod links;
 pub mod name;
 pub mod network;
 pub mod options;
+pub mod ports;
 
 pub use error::ModelError;
 pub use network::{Network, SubnetConfig};

@@ -49,12 +49,13 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
     match args.format.as_deref() {
         Some("json") => rows.iter().for_each(|r| println!("{r}")),
         None | Some("table") => {
-            let fields = ["ID", "Names", "Command", "Status", "Networks"];
+            let fields = ["ID", "Names", "Command", "Status", "Ports", "Networks"];
             let mut out = vec![vec![
                 "CONTAINER ID".into(),
                 "NAME".into(),
                 "COMMAND".into(),
                 "STATUS".into(),
+                "PORTS".into(),
                 "NETWORKS".into(),
             ]];
             for r in &rows {
@@ -85,6 +86,7 @@ fn ps_row(c: &ContainerInspect, no_trunc: bool, now: DateTime<Utc>) -> Value {
         "State": c.state.status,
         "Status": status_text(c, now),
         "Networks": networks.join(","),
+        "Ports": super::ports::mappings(c).iter().map(|(c, h)| format!("{h}->{c}")).collect::<Vec<_>>().join(", "),
     })
 }
 

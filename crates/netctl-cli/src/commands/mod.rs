@@ -1,3 +1,4 @@
 pub mod containers;
 pub mod network;
+pub mod ports;
 pub mod run;

@@ -36,6 +36,10 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
         dns_options: args.dns_option.clone(),
+        exposed_ports: args.expose.clone(),
+        port_bindings: args.publish.clone(),
+        publish_all_ports: args.publish_all,
+        links: args.link.clone(),
     };
     let created: ContainerCreateResponse = client.post("/v1/containers", &req).await?;
     if args.detach {

@@ -34,6 +34,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/containers/{id}/started", post(containers::started))
         .route("/v1/containers/{id}/exited", post(containers::exited))
         .route("/v1/containers/{id}/logs", get(containers::logs))
+        .route("/v1/firewall/reload", post(firewall_reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
@@ -45,6 +46,14 @@ async fn version() -> Json<VersionResponse> {
         version: env!("CARGO_PKG_VERSION").into(),
         api_version: netctl_model::api::API_VERSION.into(),
     })
+}
+
+/// Writes netctl's nftables table again (after `nft flush ruleset`, say).
+async fn firewall_reload(
+    axum::extract::State(d): axum::extract::State<Arc<Daemon>>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    d.reload_firewall().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn not_found(req: Request) -> ApiError {

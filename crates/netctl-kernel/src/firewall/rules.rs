@@ -1,0 +1,291 @@
+//! The whole `inet netctl` table, rendered from what networks and published ports
+//! need. Rules are per network and per published port, never per container, so
+//! their number does not grow with the containers on a network.
+
+use std::borrow::Cow;
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+use nftables::batch::Batch;
+use nftables::expr::{
+    CTFamily, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
+    Prefix, SetItem, CT,
+};
+use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
+use nftables::stmt::{Match, Operator, Statement, NAT};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use super::spec::{FirewallSpec, PublishedPort};
+
+pub const TABLE: &str = "netctl";
+const FAMILY: NfFamily = NfFamily::INet;
+
+/// Replaces the table in one transaction: create (so delete cannot fail), delete,
+/// then the new contents. Traffic never sees a half-written table.
+pub fn render(spec: &FirewallSpec) -> Nftables<'static> {
+    let mut b = Batch::new();
+    b.add(table());
+    b.delete(table());
+    b.add(table());
+    for (name, hook, prio, kind) in [
+        ("forward", NfHook::Forward, 0, NfChainType::Filter),
+        ("prerouting", NfHook::Prerouting, -100, NfChainType::NAT),
+        ("output", NfHook::Output, -100, NfChainType::NAT),
+        ("postrouting", NfHook::Postrouting, 100, NfChainType::NAT),
+    ] {
+        b.add(NfListObject::Chain(Chain {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: name.into(),
+            _type: Some(kind),
+            hook: Some(hook),
+            prio: Some(prio),
+            policy: Some(NfChainPolicy::Accept),
+            ..Chain::default()
+        }));
+    }
+    b.add(NfListObject::Chain(Chain {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: "published".into(),
+        ..Chain::default()
+    }));
+    for r in forward_rules(spec) {
+        b.add(rule("forward", r));
+    }
+    // Traffic for one of the host's own addresses, from outside or from a container
+    // (hairpin); loopback is left to the daemon's proxy, as Docker leaves it to
+    // docker-proxy, because DNAT of 127.0.0.1 needs route_localnet.
+    b.add(rule("prerouting", vec![local_daddr(), jump("published")]));
+    b.add(rule(
+        "output",
+        vec![
+            matches(payload("ip", "daddr"), Operator::NEQ, prefix(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            local_daddr(),
+            jump("published"),
+        ],
+    ));
+    for p in &spec.ports {
+        b.add(rule("published", published_rule(p)));
+    }
+    for r in postrouting_rules(spec) {
+        b.add(rule("postrouting", r));
+    }
+    b.to_nftables()
+}
+
+/// Deletes the table (creating it first, so a missing table is no error).
+pub fn render_removal() -> Nftables<'static> {
+    let mut b = Batch::new();
+    b.add(table());
+    b.delete(table());
+    b.to_nftables()
+}
+
+fn forward_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
+    let mut rules = Vec::new();
+    for n in spec.networks.iter().filter(|n| n.internal) {
+        rules.push(vec![
+            ifname(MetaKey::Iifname, &n.bridge, true),
+            ifname(MetaKey::Oifname, &n.bridge, false),
+            drop(),
+        ]);
+        rules.push(vec![
+            ifname(MetaKey::Oifname, &n.bridge, true),
+            ifname(MetaKey::Iifname, &n.bridge, false),
+            drop(),
+        ]);
+    }
+    for n in spec.networks.iter().filter(|n| !n.icc) {
+        rules.push(vec![
+            ifname(MetaKey::Iifname, &n.bridge, true),
+            ifname(MetaKey::Oifname, &n.bridge, true),
+            drop(),
+        ]);
+    }
+    // Published ports are meant to be reached from anywhere, other networks included.
+    rules.push(vec![matches(ct("status"), Operator::IN, Expression::String("dnat".into())), accept()]);
+    let bridges: Vec<&str> = spec.networks.iter().map(|n| n.bridge.as_str()).collect();
+    if bridges.len() > 1 {
+        for n in &spec.networks {
+            rules.push(vec![
+                ifname(MetaKey::Iifname, &n.bridge, true),
+                ifname(MetaKey::Oifname, &n.bridge, false),
+                matches(meta(MetaKey::Oifname), Operator::EQ, set_of(&bridges)),
+                drop(),
+            ]);
+        }
+    }
+    rules
+}
+
+fn postrouting_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
+    let mut rules = Vec::new();
+    for n in spec.networks.iter().filter(|n| n.masquerade && !n.internal) {
+        for s in &n.subnets {
+            rules.push(vec![saddr(*s), ifname(MetaKey::Oifname, &n.bridge, false), masquerade()]);
+            // A container reaching a published port of its own network through the
+            // host's address: without this the answer would come straight from the
+            // other container's address, which the asker never wrote to.
+            rules.push(vec![
+                ifname(MetaKey::Oifname, &n.bridge, true),
+                saddr(*s),
+                matches(payload("ip", "daddr"), Operator::EQ, prefix(s.network(), s.prefix().into())),
+                matches(ct("status"), Operator::IN, Expression::String("dnat".into())),
+                masquerade(),
+            ]);
+        }
+    }
+    rules
+}
+
+fn published_rule(p: &PublishedPort) -> Vec<Statement<'static>> {
+    let mut r = Vec::new();
+    if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        r.push(matches(payload("ip", "daddr"), Operator::EQ, Expression::String(ip.to_string().into())));
+    }
+    r.push(matches(payload(p.proto.as_str(), "dport"), Operator::EQ, Expression::Number(p.host_port.into())));
+    r.push(Statement::DNAT(Some(NAT {
+        addr: Some(Expression::String(p.container_ip.to_string().into())),
+        family: Some(nftables::stmt::NATFamily::IP),
+        port: Some(Expression::Number(p.container_port.into())),
+        flags: None,
+    })));
+    r
+}
+
+fn table() -> NfListObject<'static> {
+    NfListObject::Table(Table { family: FAMILY, name: TABLE.into(), handle: None })
+}
+
+fn rule(chain: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
+    NfListObject::Rule(Rule {
+        family: FAMILY,
+        table: TABLE.into(),
+        chain: Cow::Owned(chain.to_string()),
+        expr: Cow::Owned(expr),
+        ..Rule::default()
+    })
+}
+
+fn matches(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match { left, right, op })
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn ifname(key: MetaKey, name: &str, equal: bool) -> Statement<'static> {
+    let op = if equal { Operator::EQ } else { Operator::NEQ };
+    matches(meta(key), op, Expression::String(name.to_string().into()))
+}
+
+fn set_of(names: &[&str]) -> Expression<'static> {
+    Expression::Named(NamedExpression::Set(
+        names.iter().map(|n| SetItem::Element(Expression::String(n.to_string().into()))).collect(),
+    ))
+}
+
+fn payload(protocol: &str, field: &str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+        protocol: protocol.to_string().into(),
+        field: field.to_string().into(),
+    })))
+}
+
+fn prefix(addr: Ipv4Addr, len: u32) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(addr.to_string().into())),
+        len,
+    }))
+}
+
+fn saddr(s: Ipv4Network) -> Statement<'static> {
+    matches(payload("ip", "saddr"), Operator::EQ, prefix(s.network(), s.prefix().into()))
+}
+
+fn ct(key: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None::<CTFamily>, dir: None }))
+}
+
+fn local_daddr() -> Statement<'static> {
+    matches(
+        Expression::Named(NamedExpression::Fib(Fib {
+            result: FibResult::Type,
+            flags: [FibFlag::Daddr].into_iter().collect(),
+        })),
+        Operator::EQ,
+        Expression::String("local".into()),
+    )
+}
+
+fn jump(target: &str) -> Statement<'static> {
+    Statement::Jump(nftables::stmt::JumpTarget { target: target.to_string().into() })
+}
+
+fn accept() -> Statement<'static> {
+    Statement::Accept(None)
+}
+
+fn drop() -> Statement<'static> {
+    Statement::Drop(None)
+}
+
+fn masquerade() -> Statement<'static> {
+    Statement::Masquerade(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::spec::NetworkRules;
+    use netctl_model::ports::Protocol;
+
+    fn spec() -> FirewallSpec {
+        FirewallSpec {
+            networks: vec![
+                NetworkRules {
+                    bridge: "netctl0".into(),
+                    subnets: vec!["172.17.0.0/16".parse().unwrap()],
+                    internal: false,
+                    icc: true,
+                    masquerade: true,
+                },
+                NetworkRules {
+                    bridge: "br-aaaa".into(),
+                    subnets: vec!["172.18.0.0/16".parse().unwrap()],
+                    internal: true,
+                    icc: false,
+                    masquerade: true,
+                },
+            ],
+            ports: vec![PublishedPort {
+                proto: Protocol::Tcp,
+                host_ip: None,
+                host_port: 3000,
+                container_ip: "172.17.0.2".parse().unwrap(),
+                container_port: 3000,
+            }],
+        }
+    }
+
+    #[test]
+    fn renders_what_each_option_asks_for() {
+        let json = serde_json::to_string(&render(&spec())).unwrap();
+        // masquerade only for the non-internal network
+        assert_eq!(json.matches("masquerade").count(), 2, "{json}");
+        assert!(json.contains(r#""dnat":{"addr":"172.17.0.2","family":"ip","port":3000}"#), "{json}");
+        assert!(json.contains(r#"{"set":["netctl0","br-aaaa"]}"#), "{json}");
+        // one table delete, before everything that is added
+        assert_eq!(json.matches(r#"{"delete""#).count(), 1);
+    }
+
+    #[test]
+    fn one_network_has_nothing_to_isolate_from() {
+        let mut s = spec();
+        s.networks.truncate(1);
+        let json = serde_json::to_string(&render(&s)).unwrap();
+        assert!(!json.contains(r#""set""#), "{json}");
+    }
+}

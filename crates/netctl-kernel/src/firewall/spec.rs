@@ -1,0 +1,36 @@
+//! What the firewall must do, as plain data the daemon derives from its state.
+
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+use netctl_model::ports::Protocol;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallSpec {
+    pub networks: Vec<NetworkRules>,
+    pub ports: Vec<PublishedPort>,
+}
+
+/// One network's bridge and the options that decide its rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRules {
+    pub bridge: String,
+    pub subnets: Vec<Ipv4Network>,
+    /// `--internal`: nothing in or out but through the bridge itself.
+    pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc`: containers of the network may talk.
+    pub icc: bool,
+    /// `com.docker.network.bridge.enable_ip_masquerade`.
+    pub masquerade: bool,
+}
+
+/// One published port: host side to container side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub proto: Protocol,
+    /// None or 0.0.0.0: every address of the host.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
