@@ -170,6 +170,24 @@ impl Sandbox {
         }
     }
 
+    /// A machine "outside": namespace `outside` at 198.51.100.2, routed to this
+    /// host at 198.51.100.1, as another host on the LAN would be.
+    pub fn add_outside_host(&self) {
+        self.sh("ip netns add outside && ip link add lanhost type veth peer name lan0 netns outside \
+             && ip addr add 198.51.100.1/24 dev lanhost && ip link set lanhost up \
+             && ip -n outside addr add 198.51.100.2/24 dev lan0 && ip -n outside link set lan0 up \
+             && ip -n outside link set lo up && ip -n outside route add default via 198.51.100.1")
+            .ok();
+    }
+
+    /// Fetches `url` with curl (from `prefix`, e.g. `ip netns exec outside`), retrying
+    /// for up to 10 s while the server starts; the body, or the last failure.
+    pub fn curl(&self, prefix: &str, url: &str) -> Out {
+        self.sh(&format!(
+            "for i in $(seq 100); do out=$({prefix} curl -sS --max-time 2 {url} 2>&1) && {{ echo \"$out\"; exit 0; }}; sleep 0.1; done; echo \"$out\"; exit 1"
+        ))
+    }
+
     pub fn netctl(&self, args: &str) -> Out {
         self.sh(&format!("netctl {args}"))
     }

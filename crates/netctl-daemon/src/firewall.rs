@@ -65,14 +65,16 @@ pub(crate) fn firewall_spec(registry: &Registry) -> FirewallSpec {
     networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));
     let mut ports = Vec::new();
     for c in registry.containers() {
-        let Some(ip) = publish_target(registry, c) else { continue };
-        for b in &c.ports {
+        let Some((ip, bridge)) = publish_target_on(registry, c) else { continue };
+        // 127.0.0.1 is served by the relay alone: no DNAT rule can see it.
+        for b in c.ports.iter().filter(|b| !b.host_ip.is_some_and(|ip| ip.is_loopback())) {
             ports.push(PublishedPort {
                 proto: b.container.proto,
                 host_ip: b.host_ip,
                 host_port: b.host_port,
                 container_ip: ip,
                 container_port: b.container.port,
+                bridge: bridge.clone(),
             });
         }
     }
@@ -83,10 +85,16 @@ pub(crate) fn firewall_spec(registry: &Registry) -> FirewallSpec {
 /// The address published ports lead to: the container's IPv4 address on its first
 /// network that is not internal (Docker publishes nothing on internal networks).
 pub(crate) fn publish_target(registry: &Registry, c: &Container) -> Option<Ipv4Addr> {
-    c.endpoints.iter().filter(|e| registry.network(&e.network_id).is_some_and(|n| !n.internal)).find_map(
-        |e| match e.ipv4.map(|a| a.ip()) {
-            Some(IpAddr::V4(ip)) => Some(ip),
+    publish_target_on(registry, c).map(|(ip, _)| ip)
+}
+
+/// The publish target and the bridge it is on.
+fn publish_target_on(registry: &Registry, c: &Container) -> Option<(Ipv4Addr, String)> {
+    c.endpoints.iter().find_map(|e| {
+        let net = registry.network(&e.network_id).filter(|n| !n.internal)?;
+        match e.ipv4.map(|a| a.ip()) {
+            Some(IpAddr::V4(ip)) => Some((ip, net.bridge.clone())),
             _ => None,
-        },
-    )
+        }
+    })
 }

@@ -124,23 +124,13 @@ fn postrouting_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
     for n in spec.networks.iter().filter(|n| n.masquerade && !n.internal) {
         for s in &n.subnets {
             rules.push(vec![saddr(*s), ifname(MetaKey::Oifname, &n.bridge, false), masquerade()]);
-            // A container reaching a published port of its own network through the
-            // host's address: without this the answer would come straight from the
-            // other container's address, which the asker never wrote to.
-            rules.push(vec![
-                ifname(MetaKey::Oifname, &n.bridge, true),
-                saddr(*s),
-                matches(payload("ip", "daddr"), Operator::EQ, prefix(s.network(), s.prefix().into())),
-                matches(ct("status"), Operator::IN, Expression::String("dnat".into())),
-                masquerade(),
-            ]);
         }
     }
     rules
 }
 
 fn published_rule(p: &PublishedPort) -> Vec<Statement<'static>> {
-    let mut r = Vec::new();
+    let mut r = vec![ifname(MetaKey::Iifname, &p.bridge, false)];
     if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
         r.push(matches(payload("ip", "daddr"), Operator::EQ, Expression::String(ip.to_string().into())));
     }
@@ -266,6 +256,7 @@ mod tests {
                 host_port: 3000,
                 container_ip: "172.17.0.2".parse().unwrap(),
                 container_port: 3000,
+                bridge: "netctl0".into(),
             }],
         }
     }
@@ -274,7 +265,7 @@ mod tests {
     fn renders_what_each_option_asks_for() {
         let json = serde_json::to_string(&render(&spec())).unwrap();
         // masquerade only for the non-internal network
-        assert_eq!(json.matches("masquerade").count(), 2, "{json}");
+        assert_eq!(json.matches("masquerade").count(), 1, "{json}");
         assert!(json.contains(r#""dnat":{"addr":"172.17.0.2","family":"ip","port":3000}"#), "{json}");
         assert!(json.contains(r#"{"set":["netctl0","br-aaaa"]}"#), "{json}");
         // one table delete, before everything that is added

@@ -33,4 +33,8 @@ pub struct PublishedPort {
     pub host_port: u16,
     pub container_ip: Ipv4Addr,
     pub container_port: u16,
+    /// The bridge the container is reached by. Traffic coming from it is left to
+    /// the daemon's relay, as Docker leaves it to docker-proxy: DNAT back out of
+    /// the port a frame came in by would need hairpin mode on every bridge port.
+    pub bridge: String,
 }
