@@ -299,6 +299,7 @@ impl Daemon {
         let Some(c) = registry.remove_container(&c.id) else { return Ok(()) };
         self.destroy_sandbox(&mut registry, &c).await;
         self.refresh_dns(&registry);
+        self.refresh_linkers(&registry, &c.id);
         self.containers_store.remove(&c.id)?;
         let _ = std::fs::remove_file(self.log_path(&c.id));
         tracing::info!(container = %c.name, id = %c.short_id(), "container removed");
