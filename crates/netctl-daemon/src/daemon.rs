@@ -20,9 +20,8 @@ pub struct Daemon {
     pub(crate) containers_store: Collection,
     /// Wakes the monitor at once (a shim ended) instead of at its next poll.
     pub(crate) monitor_wakeup: Arc<Notify>,
-    /// A netlink connection inside each container's namespace, opened once:
-    /// opening one costs a thread that enters the namespace.
-    pub(crate) netns_links: std::sync::Mutex<HashMap<String, Netlink>>,
+    /// Netlink connections inside recently used containers' namespaces.
+    pub(crate) netns_links: std::sync::Mutex<crate::netns_links::NetnsLinks>,
     pub(crate) resolver: Arc<netctl_dns::Resolver>,
     pub(crate) listeners: crate::dns::Listeners,
     /// Relays of published ports, per container.
@@ -52,7 +51,7 @@ impl Daemon {
             networks_store,
             containers_store,
             monitor_wakeup: Arc::new(Notify::new()),
-            netns_links: std::sync::Mutex::new(HashMap::new()),
+            netns_links: std::sync::Mutex::default(),
             resolver: Arc::new(netctl_dns::Resolver::new(config.dns.ttl)),
             listeners: std::sync::Mutex::new(HashMap::new()),
             relays: std::sync::Mutex::new(HashMap::new()),

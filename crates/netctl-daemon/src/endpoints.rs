@@ -222,10 +222,10 @@ impl Daemon {
         }
     }
 
-    /// A netlink connection inside the container's namespace (cached per container).
+    /// A netlink connection inside the container's namespace (kept for recent containers).
     pub(crate) fn netlink_in(&self, c: &Container) -> Result<Netlink> {
         if let Some(nl) = self.netns_links.lock().expect("not poisoned").get(&c.id) {
-            return Ok(nl.clone());
+            return Ok(nl);
         }
         let path = c.netns_path.as_ref().ok_or_else(|| {
             DaemonError::Model(ModelError::invalid(format!("container {} uses the host's network", c.name)))

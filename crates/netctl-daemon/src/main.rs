@@ -15,6 +15,7 @@ mod lock;
 mod logging;
 mod logs;
 mod monitor;
+mod netns_links;
 mod networks;
 mod port_proxy;
 mod process;
