@@ -7,6 +7,7 @@ pub mod fastpath;
 pub mod forward;
 pub mod respond;
 pub mod serve;
+mod udp_loop;
 pub mod zone;
 
 pub use forward::Forwarder;

@@ -1,8 +1,9 @@
-//! Serving one container's listener sockets. Local answers are made inline;
-//! forwarded questions get a task of their own, so a slow upstream never delays
-//! anyone else. Each TCP connection is its own task with an idle timeout, and
-//! a container may hold only so many connections at once: a slow or idle TCP
-//! client cannot stall the resolver (aardvark-dns's CVE-2024-8418 came from that).
+//! Serving one container's listener sockets. Common UDP questions are answered on
+//! the resolver's own thread (`udp_loop`); the rest get a task of their own, so a
+//! slow upstream never delays anyone else. Each TCP connection is its own task
+//! with an idle timeout, and a container may hold only so many connections at
+//! once: a slow or idle TCP client cannot stall the resolver (aardvark-dns's
+//! CVE-2024-8418 came from that).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -10,19 +11,19 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::fastpath;
 use crate::forward::Forwarder;
 use crate::respond::{encode_for_udp, formerr, local_response, response_to};
+use crate::udp_loop;
 use crate::zone::{Answer, Zone};
 
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 pub const TCP_CONNECTIONS_PER_CONTAINER: usize = 32;
 /// Questions are small; answers larger than this go over TCP anyway.
-const MAX_UDP: usize = 1500;
+pub(crate) const MAX_UDP: usize = 1500;
 
 enum Handled {
     Answered(Message),
@@ -59,7 +60,7 @@ impl Resolver {
         self.upstreams.read().expect("not poisoned").clone()
     }
 
-    fn zone(&self) -> Arc<Zone> {
+    pub(crate) fn zone(&self) -> Arc<Zone> {
         self.zone.read().expect("not poisoned").clone()
     }
 
@@ -92,49 +93,42 @@ impl Resolver {
     }
 }
 
+/// Serves a container's UDP listener until the returned task is aborted. The fast
+/// path runs on the resolver's own thread (see `udp_loop`); the task holds the
+/// socket's place there, and aborting it removes the socket before the fd closes.
 pub fn serve_udp(
     resolver: Arc<Resolver>,
     container: Arc<str>,
     socket: std::net::UdpSocket,
 ) -> std::io::Result<JoinHandle<()>> {
     socket.set_nonblocking(true)?;
-    let socket = Arc::new(UdpSocket::from_std(socket)?);
+    let registration = udp_loop::get()?.register(Arc::new(socket), resolver, container)?;
     Ok(tokio::spawn(async move {
-        let mut buf = vec![0u8; MAX_UDP];
-        let mut out = Vec::with_capacity(MAX_UDP);
-        loop {
-            let (n, peer) = match socket.recv_from(&mut buf).await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(container = %container, error = %e, "resolver UDP receive failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            if fastpath::answer(&resolver.zone(), &container, resolver.ttl, &buf[..n], &mut out) {
-                let _ = socket.send_to(&out, peer).await;
-                continue;
-            }
-            let Ok(req) = Message::from_vec(&buf[..n]) else {
-                if let Some(out) = formerr(&buf[..n]) {
-                    let _ = socket.send_to(&out, peer).await;
-                }
-                continue;
-            };
-            match resolver.answer_locally(&container, req.clone()) {
-                Handled::Answered(resp) => {
-                    let _ = socket.send_to(&encode_for_udp(&req, resp), peer).await;
-                }
-                Handled::Forward { req, upstreams } => {
-                    let (resolver, socket) = (resolver.clone(), socket.clone());
-                    tokio::spawn(async move {
-                        let resp = resolver.forwarder.forward(&req, &upstreams).await;
-                        let _ = socket.send_to(&encode_for_udp(&req, resp), peer).await;
-                    });
-                }
-            }
-        }
+        let _registration = registration;
+        std::future::pending::<()>().await;
     }))
+}
+
+/// A question the fast path left: parsed by hickory-proto, answered locally or
+/// forwarded. The socket is non-blocking; an answer it will not take is dropped.
+pub(crate) async fn answer_general_udp(
+    resolver: &Resolver,
+    container: &str,
+    socket: &std::net::UdpSocket,
+    raw: &[u8],
+    peer: SocketAddr,
+) {
+    let Ok(req) = Message::from_vec(raw) else {
+        if let Some(out) = formerr(raw) {
+            let _ = socket.send_to(&out, peer);
+        }
+        return;
+    };
+    let resp = match resolver.answer_locally(container, req.clone()) {
+        Handled::Answered(resp) => resp,
+        Handled::Forward { req, upstreams } => resolver.forwarder.forward(&req, &upstreams).await,
+    };
+    let _ = socket.send_to(&encode_for_udp(&req, resp), peer);
 }
 
 pub fn serve_tcp(

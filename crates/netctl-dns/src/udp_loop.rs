@@ -1,0 +1,468 @@
+//! The UDP fast path of every container's listener on one OS thread. A tokio task
+//! per socket cost a reactor wakeup, a task poll and two syscalls per query; here a
+//! level-triggered epoll over all listeners wakes the thread once per burst, and
+//! each ready socket is drained with recvmmsg and answered with one sendmmsg.
+//! What the fast path cannot answer is handed to the socket's tokio runtime.
+//!
+//! Buffers belong to the thread, not to sockets: a thousand idle listeners cost an
+//! epoll entry and a map entry each.
+
+use std::collections::HashMap;
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+use crate::fastpath;
+use crate::serve::{answer_general_udp, Resolver, MAX_UDP};
+
+/// Datagrams taken per recvmmsg. Enough to amortise the syscalls under load; the
+/// buffers for them are the thread's only sizeable memory (about 100 KiB).
+const VLEN: usize = 32;
+const MAX_EVENTS: usize = 64;
+/// Questions waiting for the general path at once; beyond that they are dropped
+/// (the client asks again), so a flood of odd packets cannot pile up tasks.
+const MAX_GENERAL_IN_FLIGHT: usize = 1024;
+
+/// One listener: its socket and who answers what the fast path cannot.
+struct Entry {
+    socket: Arc<UdpSocket>,
+    resolver: Arc<Resolver>,
+    container: Arc<str>,
+    runtime: Handle,
+}
+
+pub struct UdpLoop {
+    epoll: OwnedFd,
+    /// Held by the loop thread while it serves the sockets of one epoll_wait, so
+    /// that a socket removed here is never touched by the thread again.
+    entries: Mutex<HashMap<u64, Entry>>,
+    /// Tokens are never reused: an event already returned for a removed socket
+    /// finds nothing rather than its successor.
+    next_token: AtomicU64,
+    general_in_flight: Arc<AtomicUsize>,
+}
+
+/// While alive, the socket is served by the loop; dropping it removes the socket
+/// from the loop before returning (the fd closes once nothing else holds it).
+pub struct Registration {
+    lp: Arc<UdpLoop>,
+    token: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = self.lp.entries().remove(&self.token);
+        if let Some(entry) = &removed {
+            // Removing from the map is what stops the thread; the fd is still open here.
+            let _ = self.lp.ctl(libc::EPOLL_CTL_DEL, entry.socket.as_raw_fd(), self.token);
+        }
+    }
+}
+
+/// The process's loop, started on first use.
+pub fn get() -> io::Result<Arc<UdpLoop>> {
+    static LOOP: OnceLock<Arc<UdpLoop>> = OnceLock::new();
+    static START: Mutex<()> = Mutex::new(());
+    if let Some(lp) = LOOP.get() {
+        return Ok(lp.clone());
+    }
+    // OnceLock::get_or_try_init is unstable; a failed start must be retryable.
+    let _start = START.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(lp) = LOOP.get() {
+        return Ok(lp.clone());
+    }
+    let lp = UdpLoop::start()?;
+    Ok(LOOP.get_or_init(|| lp).clone())
+}
+
+impl UdpLoop {
+    fn start() -> io::Result<Arc<Self>> {
+        // SAFETY: plain syscall; the fd is owned from here on.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(with_context(io::Error::last_os_error(), "resolver UDP loop: epoll_create1"));
+        }
+        let lp = Arc::new(Self {
+            // SAFETY: fd is a fresh descriptor nobody else owns.
+            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
+            entries: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(0),
+            general_in_flight: Arc::new(AtomicUsize::new(0)),
+        });
+        let thread_lp = lp.clone();
+        std::thread::Builder::new()
+            .name("dns-udp".into())
+            .spawn(move || thread_lp.run())
+            .map_err(|e| with_context(e, "resolver UDP loop: spawn thread"))?;
+        Ok(lp)
+    }
+
+    /// Serves `socket` (non-blocking) for `container` until the registration is dropped.
+    /// General-path answers run on the current tokio runtime.
+    pub fn register(
+        self: &Arc<Self>,
+        socket: Arc<UdpSocket>,
+        resolver: Arc<Resolver>,
+        container: Arc<str>,
+    ) -> io::Result<Registration> {
+        let runtime = Handle::try_current().map_err(io::Error::other)?;
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let fd = socket.as_raw_fd();
+        let mut entries = self.entries();
+        entries.insert(token, Entry { socket, resolver, container, runtime });
+        if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd, token) {
+            entries.remove(&token);
+            return Err(with_context(e, "resolver UDP loop: add socket to epoll"));
+        }
+        Ok(Registration { lp: self.clone(), token })
+    }
+
+    fn entries(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: libc::c_int, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
+        // SAFETY: both fds are open; ev outlives the call.
+        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn run(&self) {
+        let mut batch = Batch::new();
+        loop {
+            // A bug answering one packet must not end DNS for every container.
+            let served = std::panic::catch_unwind(AssertUnwindSafe(|| self.serve(&mut batch)));
+            if served.is_err() {
+                tracing::error!("resolver UDP loop panicked; serving on");
+                batch = Batch::new();
+            }
+        }
+    }
+
+    fn serve(&self, batch: &mut Batch) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        loop {
+            // SAFETY: events is valid for MAX_EVENTS entries.
+            let n = unsafe {
+                libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), MAX_EVENTS as libc::c_int, -1)
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "resolver UDP loop: epoll_wait failed");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                continue;
+            }
+            let entries = self.entries();
+            for ev in &events[..n as usize] {
+                let token = ev.u64;
+                if let Some(entry) = entries.get(&token) {
+                    self.drain(entry, batch);
+                }
+            }
+        }
+    }
+
+    /// Answers what is queued on one socket. Level-triggered epoll reports the
+    /// socket again if a full batch left more behind, which also keeps one busy
+    /// container from starving the others.
+    fn drain(&self, entry: &Entry, batch: &mut Batch) {
+        let fd = entry.socket.as_raw_fd();
+        let got = match batch.recv(fd) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                tracing::warn!(container = %entry.container, error = %e, "resolver UDP receive failed");
+                return;
+            }
+        };
+        let zone = entry.resolver.zone();
+        let mut answers = 0;
+        for slot in 0..got {
+            // Fields, not batch.query(): the answer buffer is borrowed mutably alongside.
+            let query = &batch.bufs[slot][..batch.lens[slot]];
+            if fastpath::answer(&zone, &entry.container, entry.resolver.ttl, query, &mut batch.outs[answers])
+            {
+                batch.answer_to[answers] = slot;
+                answers += 1;
+            } else if let Some(peer) = batch.peer(slot) {
+                self.hand_over(entry, batch.query(slot).to_vec(), peer);
+            }
+        }
+        if let Err(e) = batch.send(fd, answers) {
+            tracing::debug!(container = %entry.container, error = %e, "resolver UDP send failed");
+        }
+    }
+
+    fn hand_over(&self, entry: &Entry, query: Vec<u8>, peer: SocketAddr) {
+        let in_flight = &self.general_in_flight;
+        if in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_GENERAL_IN_FLIGHT {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let done = InFlight(in_flight.clone());
+        let (resolver, container, socket) =
+            (entry.resolver.clone(), entry.container.clone(), entry.socket.clone());
+        entry.runtime.spawn(async move {
+            answer_general_udp(&resolver, &container, &socket, &query, peer).await;
+            drop(done);
+        });
+    }
+}
+
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn with_context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// The thread's buffers for one recvmmsg and the sendmmsg of its answers. The
+/// kernel structures point into the buffers, so they are filled in right before
+/// each call rather than kept across moves.
+struct Batch {
+    bufs: Box<[[u8; MAX_UDP]; VLEN]>,
+    names: Box<[libc::sockaddr_storage; VLEN]>,
+    iovs: [libc::iovec; VLEN],
+    msgs: [libc::mmsghdr; VLEN],
+    lens: [usize; VLEN],
+    outs: Vec<Vec<u8>>,
+    out_iovs: [libc::iovec; VLEN],
+    out_msgs: [libc::mmsghdr; VLEN],
+    /// The slot (and so the peer address) each answer goes to.
+    answer_to: [usize; VLEN],
+}
+
+impl Batch {
+    fn new() -> Self {
+        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which
+        // all-zero bytes are a valid value.
+        let (names, iovs, msgs, out_iovs, out_msgs) =
+            unsafe { (Box::new(mem::zeroed()), mem::zeroed(), mem::zeroed(), mem::zeroed(), mem::zeroed()) };
+        Self {
+            bufs: Box::new([[0; MAX_UDP]; VLEN]),
+            names,
+            iovs,
+            msgs,
+            lens: [0; VLEN],
+            outs: (0..VLEN).map(|_| Vec::with_capacity(512)).collect(),
+            out_iovs,
+            out_msgs,
+            answer_to: [0; VLEN],
+        }
+    }
+
+    /// Receives up to VLEN datagrams without waiting; WouldBlock if there were none.
+    fn recv(&mut self, fd: libc::c_int) -> io::Result<usize> {
+        for i in 0..VLEN {
+            self.iovs[i] = libc::iovec { iov_base: self.bufs[i].as_mut_ptr().cast(), iov_len: MAX_UDP };
+            let hdr = &mut self.msgs[i].msg_hdr;
+            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &mut self.iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_controllen = 0;
+            hdr.msg_flags = 0;
+        }
+        loop {
+            // SAFETY: every header points at live buffers of the stated sizes.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    self.msgs.as_mut_ptr(),
+                    VLEN as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n >= 0 {
+                let n = n as usize;
+                for i in 0..n {
+                    // Longer datagrams are cut at MAX_UDP, as a plain recv_from would.
+                    self.lens[i] = (self.msgs[i].msg_len as usize).min(MAX_UDP);
+                }
+                return Ok(n);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    fn query(&self, slot: usize) -> &[u8] {
+        &self.bufs[slot][..self.lens[slot]]
+    }
+
+    fn peer(&self, slot: usize) -> Option<SocketAddr> {
+        sockaddr_to_std(&self.names[slot])
+    }
+
+    /// Sends `outs[..count]`, each to the peer of its slot; what the socket will
+    /// not take without waiting is dropped (the client asks again).
+    fn send(&mut self, fd: libc::c_int, count: usize) -> io::Result<()> {
+        for i in 0..count {
+            let slot = self.answer_to[i];
+            let out = &mut self.outs[i];
+            self.out_iovs[i] = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: out.len() };
+            let hdr = &mut self.out_msgs[i].msg_hdr;
+            hdr.msg_name = (&mut self.names[slot] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = self.msgs[slot].msg_hdr.msg_namelen;
+            hdr.msg_iov = &mut self.out_iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_flags = 0;
+        }
+        let mut sent = 0;
+        while sent < count {
+            // SAFETY: headers sent..count point at live answers and peer addresses.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.out_msgs[sent..].as_mut_ptr(),
+                    (count - sent) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            sent += n as usize;
+        }
+        Ok(())
+    }
+}
+
+fn sockaddr_to_std(sa: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match sa.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*(sa as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a = unsafe { &*(sa as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
+
+    use crate::serve::serve_udp;
+    use crate::zone::{EndpointNames, View, ZoneBuilder};
+    use crate::Resolver;
+
+    use super::*;
+
+    fn resolver() -> Arc<Resolver> {
+        let mut b = ZoneBuilder::default();
+        b.add_network("n", "net");
+        let addrs: Vec<IpAddr> = vec!["172.18.0.2".parse().unwrap()];
+        b.add_endpoint(&EndpointNames {
+            network_id: "n",
+            network_name: "net",
+            container_name: "redis",
+            short_id: "0123456789ab",
+            hostname: "0123456789ab",
+            aliases: &[],
+            addresses: &addrs,
+        });
+        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
+        let r = Resolver::new(600);
+        r.set_zone(b.build());
+        Arc::new(r)
+    }
+
+    fn ask(client: &UdpSocket, server: SocketAddr, id: u16, name: &str, t: RecordType) -> Option<Message> {
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        client.send_to(&m.to_vec().unwrap(), server).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, _) = client.recv_from(&mut buf).ok()?;
+        Some(Message::from_vec(&buf[..n]).unwrap())
+    }
+
+    /// Both paths answer on the socket, in bursts too; once the task is aborted the
+    /// socket is out of the loop and closed (its port can be bound again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn serves_until_aborted_then_closes() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = socket.local_addr().unwrap();
+        let task = serve_udp(resolver(), Arc::from("c"), socket).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+
+        let fast = tokio::task::block_in_place(|| ask(&client, server, 1, "redis.", RecordType::A)).unwrap();
+        assert_eq!(fast.metadata.id, 1);
+        assert_eq!(fast.answers[0].data, RData::A("172.18.0.2".parse::<Ipv4Addr>().unwrap().into()));
+        let general = tokio::task::block_in_place(|| {
+            ask(&client, server, 2, "2.0.18.172.in-addr.arpa.", RecordType::PTR)
+        })
+        .unwrap();
+        assert_eq!(general.metadata.id, 2);
+        assert_eq!(general.metadata.response_code, ResponseCode::NoError);
+        assert!(matches!(general.answers[0].data, RData::PTR(_)));
+
+        // More than one recvmmsg batch at once: every question gets its own answer.
+        let burst = 3 * VLEN as u16;
+        let mut q = Message::query();
+        q.add_query(Query::query(Name::from_ascii("redis.").unwrap(), RecordType::A));
+        for id in 0..burst {
+            q.metadata.id = 100 + id;
+            client.send_to(&q.to_vec().unwrap(), server).unwrap();
+        }
+        let mut ids: Vec<u16> = tokio::task::block_in_place(|| {
+            let mut buf = [0u8; 1500];
+            let mut next_id = || {
+                let n = client.recv(&mut buf).unwrap();
+                Message::from_vec(&buf[..n]).unwrap().metadata.id
+            };
+            (0..burst).map(|_| next_id()).collect()
+        });
+        ids.sort();
+        assert_eq!(ids, (100..100 + burst).collect::<Vec<_>>());
+
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        assert!(tokio::task::block_in_place(|| ask(&client, server, 3, "redis.", RecordType::A)).is_none());
+        UdpSocket::bind(server).expect("the listener's fd is closed");
+    }
+}
