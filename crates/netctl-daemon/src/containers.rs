@@ -19,6 +19,7 @@ use netctl_model::ports::{parse_expose, parse_publish, ContainerPort, PortBindin
 use netctl_model::{generated_name, id, ModelError, Network};
 
 use crate::daemon::Daemon;
+use crate::dns::EarlyListener;
 use crate::endpoints::JoinRequest;
 use crate::error::{conflict, DaemonError, Result};
 use crate::port_proxy;
@@ -90,12 +91,17 @@ impl Daemon {
             ports,
             links: links.links,
         };
-        if let Err(e) = self.build_sandbox(&mut registry, &mut c, network.as_ref(), join).await {
+        let mut early = None;
+        if let Err(e) = self.build_sandbox(&mut registry, &mut c, network.as_ref(), join, &mut early).await {
             self.destroy_sandbox(&mut registry, &c).await;
             return Err(e);
         }
         registry.insert_container(c.clone());
-        if let Err(e) = self.sync_listener(&registry, &c) {
+        let listening = match self.adopt_listener(&c, early).await {
+            Ok(()) => self.sync_listener(&registry, &c),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = listening {
             registry.remove_container(&c.id);
             self.destroy_sandbox(&mut registry, &c).await;
             let _ = self.containers_store.remove(&c.id);
@@ -131,6 +137,7 @@ impl Daemon {
         c: &mut Container,
         network: Option<&Network>,
         join: Option<JoinRequest>,
+        early: &mut Option<EarlyListener>,
     ) -> Result<()> {
         if c.network_mode != NetworkMode::Host {
             let pin = netns::create_pinned_netns(&c.name).map_err(|e| {
@@ -147,6 +154,7 @@ impl Daemon {
             let inside = self.netlink_in(c)?;
             inside.loopback_up().await?;
             if let (Some(net), Some(join)) = (network, join) {
+                *early = self.start_listener_early(c, net);
                 let ep = self.join_network(registry, c, &inside, net, join).await?;
                 c.endpoints.push(ep);
             }
@@ -162,7 +170,8 @@ impl Daemon {
     /// Undoes `build_sandbox` as far as it got; errors are logged, not returned,
     /// because this runs on paths that already fail.
     pub(crate) async fn destroy_sandbox(&self, registry: &mut Registry, c: &Container) {
-        self.stop_listener(c);
+        // netctl's own namespaces go with the container, rules and all.
+        self.stop_listener(c, c.origin != Origin::Netctl);
         self.relays.lock().expect("not poisoned").remove(&c.id);
         if !c.ports.is_empty() && registry.container(&c.id).is_none() {
             if let Err(e) = self.sync_firewall(registry).await {

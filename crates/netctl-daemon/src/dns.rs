@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use netctl_dns::serve::{serve_tcp, serve_udp};
@@ -12,11 +13,43 @@ use netctl_dns::ZoneBuilder;
 use netctl_kernel::dns_redirect::{install_dns_redirect, remove_dns_redirect, RESOLVER_IP};
 use netctl_kernel::netns::{open_netns, run_in_netns};
 use netctl_model::container::Container;
+use netctl_model::Network;
 use tokio::task::JoinHandle;
 
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
 use crate::registry::Registry;
+
+/// Resolver sockets bound inside a container's namespace with 127.0.0.11:53
+/// redirected to them, not served yet.
+pub(crate) struct PreparedListener {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    udp_port: u16,
+    tcp_port: u16,
+    netns: PathBuf,
+}
+
+pub(crate) type EarlyListener = JoinHandle<Result<PreparedListener>>;
+
+/// Sockets made inside the container's namespace by a thread that entered it,
+/// served by the daemon: it knows which container asks without guessing. Blocking.
+fn prepare_listener(path: &Path) -> Result<PreparedListener> {
+    let ns = open_netns(path)?;
+    let (udp, tcp) = run_in_netns(&ns, || {
+        let io =
+            |e| netctl_kernel::KernelError::Other { op: "bind resolver".into(), message: format!("{e}") };
+        let udp = UdpSocket::bind((RESOLVER_IP, 0)).map_err(io)?;
+        let tcp = TcpListener::bind((RESOLVER_IP, 0)).map_err(io)?;
+        Ok((udp, tcp))
+    })?;
+    let port = |a: std::io::Result<SocketAddr>| {
+        a.map(|a| a.port()).map_err(|e| DaemonError::Io("resolver port".into(), e))
+    };
+    let (udp_port, tcp_port) = (port(udp.local_addr())?, port(tcp.local_addr())?);
+    install_dns_redirect(&ns, udp_port, tcp_port)?;
+    Ok(PreparedListener { udp, tcp, udp_port, tcp_port, netns: path.to_path_buf() })
+}
 
 /// A container's resolver sockets, served by the daemon's runtime.
 pub struct Listener {
@@ -79,28 +112,47 @@ impl Daemon {
             let listener = self.bind_listener(c)?;
             self.listeners.lock().expect("not poisoned").insert(c.id.clone(), listener);
         } else if !wanted && present {
-            self.stop_listener(c);
+            self.stop_listener(c, true);
         }
         Ok(())
     }
 
-    /// Sockets made inside the container's namespace by a thread that entered it,
-    /// served here: the daemon knows which container asks without guessing.
     fn bind_listener(&self, c: &Container) -> Result<Listener> {
         let path = c.netns_path.as_ref().expect("checked by uses_resolver");
-        let ns = open_netns(path)?;
-        let (udp, tcp) = run_in_netns(&ns, || {
-            let io =
-                |e| netctl_kernel::KernelError::Other { op: "bind resolver".into(), message: format!("{e}") };
-            let udp = UdpSocket::bind((RESOLVER_IP, 0)).map_err(io)?;
-            let tcp = TcpListener::bind((RESOLVER_IP, 0)).map_err(io)?;
-            Ok((udp, tcp))
-        })?;
-        let port = |a: std::io::Result<SocketAddr>| {
-            a.map(|a| a.port()).map_err(|e| DaemonError::Io("resolver port".into(), e))
-        };
-        let (udp_port, tcp_port) = (port(udp.local_addr())?, port(tcp.local_addr())?);
-        install_dns_redirect(&ns, udp_port, tcp_port)?;
+        self.serve_listener(c, prepare_listener(path)?)
+    }
+
+    /// Starts binding the listener a container joining `net` will need, on a
+    /// blocking thread, so that the nft run overlaps the endpoint's creation.
+    pub(crate) fn start_listener_early(&self, c: &Container, net: &Network) -> Option<EarlyListener> {
+        let path = c.netns_path.clone()?;
+        let needed = !net.builtin && !self.listeners.lock().expect("not poisoned").contains_key(&c.id);
+        needed.then(|| tokio::task::spawn_blocking(move || prepare_listener(&path)))
+    }
+
+    /// Serves what `start_listener_early` bound, once the endpoint exists.
+    pub(crate) async fn adopt_listener(&self, c: &Container, early: Option<EarlyListener>) -> Result<()> {
+        let Some(early) = early else { return Ok(()) };
+        let prepared = early.await.expect("listener preparation does not panic")?;
+        let listener = self.serve_listener(c, prepared)?;
+        self.listeners.lock().expect("not poisoned").insert(c.id.clone(), listener);
+        Ok(())
+    }
+
+    /// The endpoint could not be made: undo the early listener's redirect.
+    pub(crate) async fn abandon_listener(early: Option<EarlyListener>) {
+        if let Some(Ok(Ok(p))) = match early {
+            Some(h) => Some(h.await),
+            None => None,
+        } {
+            if let Ok(ns) = open_netns(&p.netns) {
+                let _ = remove_dns_redirect(&ns);
+            }
+        }
+    }
+
+    fn serve_listener(&self, c: &Container, p: PreparedListener) -> Result<Listener> {
+        let (udp, tcp, udp_port, tcp_port) = (p.udp, p.tcp, p.udp_port, p.tcp_port);
         let who: Arc<str> = Arc::from(c.id.as_str());
         let io = |e| DaemonError::Io("serve resolver".into(), e);
         let udp = serve_udp(self.resolver.clone(), who.clone(), udp).map_err(io)?;
@@ -109,8 +161,10 @@ impl Daemon {
         Ok(Listener { udp, tcp })
     }
 
-    pub(crate) fn stop_listener(&self, c: &Container) {
-        if self.listeners.lock().expect("not poisoned").remove(&c.id).is_some() {
+    /// Stops serving the container; `unredirect` also removes the DNAT table in its
+    /// namespace (not worth ~15 ms when the namespace is about to go).
+    pub(crate) fn stop_listener(&self, c: &Container, unredirect: bool) {
+        if self.listeners.lock().expect("not poisoned").remove(&c.id).is_some() && unredirect {
             if let Some(Ok(ns)) = c.netns_path.as_ref().map(|p| open_netns(p)) {
                 let _ = remove_dns_redirect(&ns);
             }

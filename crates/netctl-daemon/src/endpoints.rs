@@ -145,9 +145,19 @@ impl Daemon {
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
         let join = JoinRequest::parse(&cfg.aliases, ip, &net)?;
         let inside = self.netlink_in(&c)?;
-        let ep = self.join_network(&mut registry, &c, &inside, &net, join).await?;
+        let early = self.start_listener_early(&c, &net);
+        let ep = match self.join_network(&mut registry, &c, &inside, &net, join).await {
+            Ok(ep) => ep,
+            Err(e) => {
+                Self::abandon_listener(early).await;
+                return Err(e);
+            }
+        };
         c.endpoints.push(ep.clone());
-        let done = self.sync_listener(&registry, &c).and_then(|_| self.persist_container(&registry, &c));
+        let done = match self.adopt_listener(&c, early).await {
+            Ok(()) => self.sync_listener(&registry, &c).and_then(|_| self.persist_container(&registry, &c)),
+            Err(e) => Err(e),
+        };
         if let Err(e) = done {
             let _ = self.leave_network(&mut registry, &ep).await;
             c.endpoints.pop();

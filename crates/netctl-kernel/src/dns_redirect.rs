@@ -15,10 +15,12 @@ use crate::error::{KernelError, Result};
 pub const DNS_TABLE: &str = "netctl_dns";
 pub const RESOLVER_IP: &str = "127.0.0.11";
 
-fn ruleset(udp_port: u16, tcp_port: u16) -> String {
+/// The table's contents, after `prefix`: `create table` for a namespace that has
+/// none yet, or a replacement (`table`+`delete table`) of an existing one. Deleting a
+/// table waits for an RCU grace period (~15 ms), so only restarts pay for it.
+fn ruleset(prefix: &str, udp_port: u16, tcp_port: u16) -> String {
     format!(
-        "table ip {DNS_TABLE}
-delete table ip {DNS_TABLE}
+        "{prefix}
 table ip {DNS_TABLE} {{
   chain output {{
     type nat hook output priority -100; policy accept;
@@ -62,7 +64,12 @@ fn nft_in(ns: &impl AsFd, script: &str) -> Result<()> {
 }
 
 pub fn install_dns_redirect(ns: &impl AsFd, udp_port: u16, tcp_port: u16) -> Result<()> {
-    nft_in(ns, &ruleset(udp_port, tcp_port))
+    let create = format!("create table ip {DNS_TABLE}");
+    if nft_in(ns, &ruleset(&create, udp_port, tcp_port)).is_ok() {
+        return Ok(());
+    }
+    let replace = format!("table ip {DNS_TABLE}\ndelete table ip {DNS_TABLE}");
+    nft_in(ns, &ruleset(&replace, udp_port, tcp_port))
 }
 
 pub fn remove_dns_redirect(ns: &impl AsFd) -> Result<()> {
@@ -73,7 +80,7 @@ pub fn remove_dns_redirect(ns: &impl AsFd) -> Result<()> {
 mod tests {
     #[test]
     fn ruleset_names_both_ports() {
-        let r = super::ruleset(40001, 40002);
+        let r = super::ruleset("", 40001, 40002);
         assert!(r.contains("udp dport 53 dnat to 127.0.0.11:40001"));
         assert!(r.contains("tcp sport 40002 snat to 127.0.0.11:53"));
     }
