@@ -4,9 +4,9 @@
 //! hosts line (there is no DNS there); on a user-defined network it is a name only
 //! the linker's resolver answers, as in Docker.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
+use netctl_dns::zone::LinkNames;
 use netctl_model::container::{Container, NetworkMode};
 use netctl_model::links::{hosts_line, link_env, parse_link, Link, LinkTarget};
 use netctl_model::{ModelError, Network};
@@ -105,8 +105,8 @@ impl Daemon {
     }
 
     /// Link aliases of `c` on user-defined networks, for its resolver view.
-    pub(crate) fn link_names(&self, registry: &Registry, c: &Container) -> HashMap<String, Vec<IpAddr>> {
-        let mut names = HashMap::new();
+    pub(crate) fn link_names(&self, registry: &Registry, c: &Container) -> LinkNames {
+        let mut names = LinkNames::default();
         for link in &c.links {
             let Some(child) = registry.container(&link.container_id) else { continue };
             let addrs = shared_addresses(c, child);
