@@ -1,7 +1,10 @@
-//! Inside a container's namespace, 127.0.0.11:53 is redirected (DNAT, and SNAT on
-//! the way back) to the ports the daemon's resolver bound there, as Docker does:
-//! the container keeps port 53 free for its own servers. One nftables table of our
-//! own per namespace, replaced whole on every change.
+//! Inside a container's namespace, 127.0.0.11:53 is redirected to the ports the
+//! daemon's resolver bound there, as Docker does: the container keeps port 53 free
+//! for its own servers. Unlike Docker's DNAT, the rewrite is stateless: every packet
+//! of a query and of its answer goes through the `output` hook (it is all loopback),
+//! so rewriting the port both ways there, untracked, does what DNAT+SNAT did without
+//! a conntrack entry and NAT lookup per query. One nftables table of our own per
+//! namespace.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -23,14 +26,11 @@ fn ruleset(prefix: &str, udp_port: u16, tcp_port: u16) -> String {
         "{prefix}
 table ip {DNS_TABLE} {{
   chain output {{
-    type nat hook output priority -100; policy accept;
-    ip daddr {RESOLVER_IP} udp dport 53 dnat to {RESOLVER_IP}:{udp_port}
-    ip daddr {RESOLVER_IP} tcp dport 53 dnat to {RESOLVER_IP}:{tcp_port}
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority 100; policy accept;
-    ip saddr {RESOLVER_IP} udp sport {udp_port} snat to {RESOLVER_IP}:53
-    ip saddr {RESOLVER_IP} tcp sport {tcp_port} snat to {RESOLVER_IP}:53
+    type filter hook output priority raw; policy accept;
+    ip daddr {RESOLVER_IP} udp dport 53 notrack udp dport set {udp_port}
+    ip daddr {RESOLVER_IP} tcp dport 53 notrack tcp dport set {tcp_port}
+    ip saddr {RESOLVER_IP} udp sport {udp_port} notrack udp sport set 53
+    ip saddr {RESOLVER_IP} tcp sport {tcp_port} notrack tcp sport set 53
   }}
 }}
 "
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn ruleset_names_both_ports() {
         let r = super::ruleset("", 40001, 40002);
-        assert!(r.contains("udp dport 53 dnat to 127.0.0.11:40001"));
-        assert!(r.contains("tcp sport 40002 snat to 127.0.0.11:53"));
+        assert!(r.contains("udp dport 53 notrack udp dport set 40001"));
+        assert!(r.contains("tcp sport 40002 notrack tcp sport set 53"));
     }
 }
