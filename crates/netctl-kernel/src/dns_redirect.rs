@@ -6,82 +6,95 @@
 //! a conntrack entry and NAT lookup per query. One nftables table of our own per
 //! namespace.
 
-use std::io::Write;
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-
-use nix::sched::{setns, CloneFlags};
 
 use crate::error::{KernelError, Result};
+use crate::netns::run_in_netns;
+use crate::nft_netlink::{Batch, Expr};
 
 pub const DNS_TABLE: &str = "netctl_dns";
 pub const RESOLVER_IP: &str = "127.0.0.11";
 
-/// The table's contents, after `prefix`: `create table` for a namespace that has
-/// none yet, or a replacement (`table`+`delete table`) of an existing one. Deleting a
-/// table waits for an RCU grace period (~15 ms), so only restarts pay for it.
-fn ruleset(prefix: &str, udp_port: u16, tcp_port: u16) -> String {
-    format!(
-        "{prefix}
-table ip {DNS_TABLE} {{
-  chain output {{
-    type filter hook output priority raw; policy accept;
-    ip daddr {RESOLVER_IP} udp dport 53 notrack udp dport set {udp_port}
-    ip daddr {RESOLVER_IP} tcp dport 53 notrack tcp dport set {tcp_port}
-    ip saddr {RESOLVER_IP} udp sport {udp_port} notrack udp sport set 53
-    ip saddr {RESOLVER_IP} tcp sport {tcp_port} notrack tcp sport set 53
-  }}
-}}
-"
-    )
+/// The rules, in nft's words (what `nft list table ip netctl_dns` shows):
+///   ip daddr 127.0.0.11 udp dport 53 notrack udp dport set UDP_PORT
+///   ip daddr 127.0.0.11 tcp dport 53 notrack tcp dport set TCP_PORT
+///   ip saddr 127.0.0.11 udp sport UDP_PORT notrack udp sport set 53
+///   ip saddr 127.0.0.11 tcp sport TCP_PORT notrack tcp sport set 53
+/// in a filter chain `output` on the output hook at raw priority (-300), so that
+/// conntrack never sees these packets.
+fn rules(udp_port: u16, tcp_port: u16) -> Vec<Vec<Expr>> {
+    let resolver = [127, 0, 0, 11].to_vec();
+    let rule = |addr_offset: u32, proto: u8, port_offset: u32, from: u16, to: u16| {
+        let csum_offset = if proto == libc::IPPROTO_UDP as u8 { 6 } else { 16 };
+        vec![
+            Expr::Load { transport: false, offset: addr_offset, len: 4 },
+            Expr::Equals(resolver.clone()),
+            Expr::L4Proto,
+            Expr::Equals(vec![proto]),
+            Expr::Load { transport: true, offset: port_offset, len: 2 },
+            Expr::Equals(from.to_be_bytes().to_vec()),
+            Expr::Notrack,
+            Expr::Immediate(to.to_be_bytes().to_vec()),
+            Expr::StoreTransport { offset: port_offset, len: 2, csum_offset },
+        ]
+    };
+    let (udp, tcp) = (libc::IPPROTO_UDP as u8, libc::IPPROTO_TCP as u8);
+    // daddr is at 16 in the IPv4 header, saddr at 12; dport at 2 of the L4 header, sport at 0.
+    vec![
+        rule(16, udp, 2, 53, udp_port),
+        rule(16, tcp, 2, 53, tcp_port),
+        rule(12, udp, 0, udp_port, 53),
+        rule(12, tcp, 0, tcp_port, 53),
+    ]
 }
 
-/// Runs `nft -f -` with `script` inside the namespace `ns`.
-fn nft_in(ns: &impl AsFd, script: &str) -> Result<()> {
-    let fd = ns.as_fd().try_clone_to_owned().map_err(|e| KernelError::io("dup netns fd", e))?;
-    let mut cmd = Command::new("nft");
-    cmd.args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    unsafe {
-        cmd.pre_exec(move || setns(&fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from));
+fn table(replace: bool, udp_port: u16, tcp_port: u16) -> Batch {
+    let mut b = Batch::new(DNS_TABLE);
+    if replace {
+        // Deleting waits an RCU grace period (~15 ms): only a restart re-pointing
+        // an existing table pays it.
+        b.add_table(false);
+        b.delete_table();
     }
-    let mut child =
-        cmd.spawn().map_err(|e| KernelError::io("run nft (is the nftables package installed?)", e))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(script.as_bytes())
-        .map_err(|e| KernelError::io("write to nft", e))?;
-    let out = child.wait_with_output().map_err(|e| KernelError::io("wait for nft", e))?;
-    if !out.status.success() {
-        return Err(KernelError::Other {
-            op: "nft in container namespace".into(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+    b.add_table(true);
+    b.add_output_chain("output", -300);
+    for r in rules(udp_port, tcp_port) {
+        b.add_rule("output", &r);
     }
-    Ok(())
+    b
 }
 
+fn op(what: &str, e: std::io::Error) -> KernelError {
+    KernelError::io(format!("{what} nftables table ip {DNS_TABLE} in the container's namespace"), e)
+}
+
+/// Sends 127.0.0.11:53 to the resolver's ports inside the namespace `ns`.
 pub fn install_dns_redirect(ns: &impl AsFd, udp_port: u16, tcp_port: u16) -> Result<()> {
-    let create = format!("create table ip {DNS_TABLE}");
-    if nft_in(ns, &ruleset(&create, udp_port, tcp_port)).is_ok() {
-        return Ok(());
-    }
-    let replace = format!("table ip {DNS_TABLE}\ndelete table ip {DNS_TABLE}");
-    nft_in(ns, &ruleset(&replace, udp_port, tcp_port))
+    run_in_netns(ns, move || match table(false, udp_port, tcp_port).commit() {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            table(true, udp_port, tcp_port).commit().map_err(|e| op("replace", e))
+        }
+        other => other.map_err(|e| op("create", e)),
+    })
 }
 
 pub fn remove_dns_redirect(ns: &impl AsFd) -> Result<()> {
-    nft_in(ns, &format!("table ip {DNS_TABLE}\ndelete table ip {DNS_TABLE}\n"))
+    run_in_netns(ns, || {
+        let mut b = Batch::new(DNS_TABLE);
+        b.delete_table();
+        match b.commit() {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            other => other.map_err(|e| op("remove", e)),
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn ruleset_names_both_ports() {
-        let r = super::ruleset("", 40001, 40002);
-        assert!(r.contains("udp dport 53 notrack udp dport set 40001"));
-        assert!(r.contains("tcp sport 40002 notrack tcp sport set 53"));
+    fn rules_rewrite_both_ways() {
+        let r = super::rules(40001, 40002);
+        assert_eq!(r.len(), 4);
+        assert!(r.iter().all(|rule| rule.len() == 9));
     }
 }

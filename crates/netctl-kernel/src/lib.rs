@@ -10,6 +10,7 @@ pub mod firewall;
 mod links;
 mod netlink;
 pub mod netns;
+mod nft_netlink;
 mod routes;
 
 pub use bridge::{BridgeRepair, BridgeSpec, OWNER_MARKER_PREFIX};
