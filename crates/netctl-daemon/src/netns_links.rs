@@ -45,3 +45,29 @@ impl NetnsLinks {
         self.links.remove(container_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_only_the_most_recent() {
+        let mut links = NetnsLinks::default();
+        let nl = Netlink::connect().expect("a netlink socket");
+        for i in 0..KEEP + 10 {
+            links.insert(format!("c{i}"), nl.clone());
+        }
+        assert!(links.get("c0").is_none() && links.get("c9").is_none());
+        assert!(links.get("c10").is_some() && links.get(&format!("c{}", KEEP + 9)).is_some());
+        links.remove("c10");
+        assert!(links.get("c10").is_none());
+        // Re-inserting a kept id does not make it count twice.
+        links.insert("c11".into(), nl.clone());
+        assert_eq!(links.links.len(), KEEP - 1);
+        for i in 0..3 * KEEP {
+            links.insert(format!("d{i}"), nl.clone());
+            links.remove(&format!("d{i}"));
+        }
+        assert!(links.order.len() <= 2 * KEEP + 1, "forgotten ids are pruned");
+    }
+}
