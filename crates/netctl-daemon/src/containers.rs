@@ -107,11 +107,11 @@ impl Daemon {
             let _ = self.containers_store.remove(&c.id);
             return Err(e);
         }
-        self.refresh_dns(&registry);
+        self.refresh_dns_for(&registry, &c.id);
         if let Err(e) = self.publish_ports(&registry, &c, sockets).await {
             registry.remove_container(&c.id);
             self.destroy_sandbox(&mut registry, &c).await;
-            self.refresh_dns(&registry);
+            self.refresh_dns_for(&registry, &c.id);
             let _ = self.containers_store.remove(&c.id);
             return Err(e);
         }
@@ -119,7 +119,7 @@ impl Daemon {
             if let Err(e) = self.spawn_detached(&mut c) {
                 registry.remove_container(&c.id);
                 self.destroy_sandbox(&mut registry, &c).await;
-                self.refresh_dns(&registry);
+                self.refresh_dns_for(&registry, &c.id);
                 let _ = self.containers_store.remove(&c.id);
                 return Err(e);
             }
@@ -288,7 +288,7 @@ impl Daemon {
         }
         tracing::info!(container = %c.name, netns = ?c.netns_path, "attached another runtime's namespace");
         registry.insert_container(c.clone());
-        self.refresh_dns(&registry);
+        self.refresh_dns_for(&registry, &c.id);
         Ok(c)
     }
 
@@ -307,7 +307,7 @@ impl Daemon {
         let mut registry = self.registry.lock().await;
         let Some(c) = registry.remove_container(&c.id) else { return Ok(()) };
         self.destroy_sandbox(&mut registry, &c).await;
-        self.refresh_dns(&registry);
+        self.refresh_dns_for(&registry, &c.id);
         self.refresh_linkers(&registry, &c.id);
         self.containers_store.remove(&c.id)?;
         let _ = std::fs::remove_file(self.log_path(&c.id));

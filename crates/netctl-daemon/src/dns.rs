@@ -72,36 +72,59 @@ impl Daemon {
             && c.endpoints.iter().any(|e| registry.network(&e.network_id).is_some_and(|n| !n.builtin))
     }
 
-    /// Rebuilds what the resolver answers from the registry and swaps it in.
+    /// Rebuilds what the resolver answers from the registry and swaps it in (at
+    /// start and when networks change; one container's change uses `refresh_dns_for`).
     pub(crate) fn refresh_dns(&self, registry: &Registry) {
         let mut b = ZoneBuilder::default();
         for net in registry.networks().filter(|n| !n.builtin) {
             b.add_network(&net.id, &net.name);
         }
         for c in registry.containers() {
-            let mut view = View::default();
-            let mut internal = true;
-            for ep in &c.endpoints {
-                let Some(net) = registry.network(&ep.network_id).filter(|n| !n.builtin) else { continue };
-                let addresses: Vec<IpAddr> = ep.ipv4.iter().chain(ep.ipv6.iter()).map(|a| a.ip()).collect();
-                b.add_endpoint(&EndpointNames {
-                    network_id: &net.id,
-                    network_name: &net.name,
-                    container_name: &c.name,
-                    short_id: c.short_id(),
-                    hostname: &c.hostname,
-                    aliases: &ep.aliases,
-                    addresses: &addresses,
-                });
-                view.networks.push(net.id.clone());
-                internal &= net.internal;
-            }
-            view.internal_only = internal && !view.networks.is_empty();
-            view.upstreams = c.dns.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
-            view.links = self.link_names(registry, c);
-            b.add_view(&c.id, view);
+            let (addresses, view) = self.container_names(registry, c);
+            b.add_container(&c.id, &endpoint_names(registry, c, &addresses), view);
         }
         self.resolver.set_zone(b.build());
+    }
+
+    /// One container joined, left, or changed: its names and view, and the views of
+    /// the containers linking to it, are replaced in place, in time that does not grow
+    /// with the number of containers.
+    pub(crate) fn refresh_dns_for(&self, registry: &Registry, container_id: &str) {
+        let linkers: Vec<&Container> = registry
+            .containers()
+            .filter(|c| c.links.iter().any(|l| l.container_id == container_id))
+            .collect();
+        self.resolver.update_zone(|zone| {
+            match registry.container(container_id) {
+                Some(c) => {
+                    let (addresses, view) = self.container_names(registry, c);
+                    zone.set_container(&c.id, &endpoint_names(registry, c, &addresses), Some(view));
+                }
+                None => zone.set_container(container_id, &[], None),
+            }
+            for c in linkers {
+                let (addresses, view) = self.container_names(registry, c);
+                zone.set_container(&c.id, &endpoint_names(registry, c, &addresses), Some(view));
+            }
+        });
+    }
+
+    /// The addresses of each of the container's endpoints on user-defined networks,
+    /// and what it may resolve.
+    fn container_names(&self, registry: &Registry, c: &Container) -> (Vec<Vec<IpAddr>>, View) {
+        let mut view = View::default();
+        let mut internal = true;
+        let mut addresses = Vec::new();
+        for ep in &c.endpoints {
+            let Some(net) = registry.network(&ep.network_id).filter(|n| !n.builtin) else { continue };
+            addresses.push(ep.ipv4.iter().chain(ep.ipv6.iter()).map(|a| a.ip()).collect());
+            view.networks.push(net.id.clone());
+            internal &= net.internal;
+        }
+        view.internal_only = internal && !view.networks.is_empty();
+        view.upstreams = c.dns.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
+        view.links = self.link_names(registry, c);
+        (addresses, view)
     }
 
     /// Makes the container's listener exist exactly when it uses the resolver.
@@ -241,3 +264,26 @@ impl Daemon {
 }
 
 pub type Listeners = std::sync::Mutex<HashMap<String, Listener>>;
+
+/// The container's endpoints on user-defined networks as the zone takes them;
+/// `addresses` is `container_names`' list, in the same order.
+fn endpoint_names<'a>(
+    registry: &'a Registry,
+    c: &'a Container,
+    addresses: &'a [Vec<IpAddr>],
+) -> Vec<EndpointNames<'a>> {
+    c.endpoints
+        .iter()
+        .filter_map(|ep| registry.network(&ep.network_id).filter(|n| !n.builtin).map(|net| (ep, net)))
+        .zip(addresses)
+        .map(|((ep, net), addresses)| EndpointNames {
+            network_id: &net.id,
+            network_name: &net.name,
+            container_name: &c.name,
+            short_id: c.short_id(),
+            hostname: &c.hostname,
+            aliases: &ep.aliases,
+            addresses,
+        })
+        .collect()
+}

@@ -167,7 +167,7 @@ impl Daemon {
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
         registry.update_container(c.clone());
         // Resolvable before the API answers.
-        self.refresh_dns(&registry);
+        self.refresh_dns_for(&registry, &c.id);
         self.refresh_linkers(&registry, &c.id);
         self.retarget_ports(&registry, &c).await;
         Ok(())
@@ -203,7 +203,7 @@ impl Daemon {
         tracing::info!(container = %c.name, network = %net.name, "disconnected");
         registry.update_container(c.clone());
         // Gone from the answers before the API answers.
-        self.refresh_dns(&registry);
+        self.refresh_dns_for(&registry, &c.id);
         self.refresh_linkers(&registry, &c.id);
         self.retarget_ports(&registry, &c).await;
         Ok(())

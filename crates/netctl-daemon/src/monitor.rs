@@ -36,6 +36,12 @@ impl Daemon {
         if changes.is_empty() {
             return;
         }
+        let changed: Vec<String> = changes
+            .iter()
+            .map(|ch| match ch {
+                Change::Exited(c) | Change::Gone(c) => c.id.clone(),
+            })
+            .collect();
         for change in changes {
             match change {
                 Change::Exited(c) => {
@@ -62,7 +68,9 @@ impl Daemon {
                 }
             }
         }
-        self.refresh_dns(&registry);
+        for id in &changed {
+            self.refresh_dns_for(&registry, id);
+        }
     }
 
     fn observe(&self, c: &Container) -> Option<Change> {

@@ -52,6 +52,14 @@ impl Resolver {
         *self.zone.write().expect("not poisoned") = Arc::new(zone);
     }
 
+    /// Changes the zone in place under the write lock, so a query sees the change
+    /// whole or not at all. The zone is copied only if a batch still holds the old
+    /// one at that moment.
+    pub fn update_zone(&self, change: impl FnOnce(&mut Zone)) {
+        let mut zone = self.zone.write().expect("not poisoned");
+        change(Arc::make_mut(&mut zone));
+    }
+
     pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
         *self.upstreams.write().expect("not poisoned") = Arc::new(upstreams);
     }

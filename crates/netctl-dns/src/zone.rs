@@ -41,6 +41,17 @@ pub struct Zone {
     /// Lowercase network name → id, for `name.network`.
     network_ids: HashMap<String, String>,
     views: HashMap<String, View>,
+    /// What each container put into the network records, so that one container's
+    /// change is undone and redone without rebuilding everything.
+    placed: HashMap<String, Vec<Placed>>,
+}
+
+#[derive(Debug, Clone)]
+struct Placed {
+    network_id: String,
+    /// Lowercase.
+    names: Vec<String>,
+    addresses: Vec<IpAddr>,
 }
 
 /// One container's endpoint on one network, as the resolver needs it.
@@ -67,24 +78,17 @@ impl ZoneBuilder {
     }
 
     pub fn add_endpoint(&mut self, ep: &EndpointNames<'_>) {
-        let recs = self.zone.networks.entry(ep.network_id.to_string()).or_default();
-        let mut names: Vec<&str> = vec![ep.container_name, ep.short_id, ep.hostname];
-        names.extend(ep.aliases.iter().map(String::as_str));
-        for name in names {
-            let addrs = recs.names.entry(name.to_ascii_lowercase()).or_default();
-            for ip in ep.addresses {
-                if !addrs.contains(ip) {
-                    addrs.push(*ip);
-                }
-            }
-        }
-        for ip in ep.addresses {
-            recs.ptr.insert(*ip, format!("{}.{}.", ep.container_name, ep.network_name));
-        }
+        self.zone.place(ep);
     }
 
     pub fn add_view(&mut self, container_id: &str, view: View) {
         self.zone.views.insert(container_id.to_string(), view);
+    }
+
+    /// A container's endpoints and view, remembered so `Zone::set_container` can
+    /// replace them later.
+    pub fn add_container(&mut self, container_id: &str, endpoints: &[EndpointNames<'_>], view: View) {
+        self.zone.set_container(container_id, endpoints, Some(view));
     }
 
     pub fn build(self) -> Zone {
@@ -106,6 +110,63 @@ pub enum Answer {
 }
 
 impl Zone {
+    fn place(&mut self, ep: &EndpointNames<'_>) -> Placed {
+        if !self.networks.contains_key(ep.network_id) {
+            self.network_ids.insert(ep.network_name.to_ascii_lowercase(), ep.network_id.to_string());
+        }
+        let recs = self.networks.entry(ep.network_id.to_string()).or_default();
+        let mut names: Vec<String> = [ep.container_name, ep.short_id, ep.hostname]
+            .into_iter()
+            .chain(ep.aliases.iter().map(String::as_str))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in &names {
+            let addrs = recs.names.entry(name.clone()).or_default();
+            for ip in ep.addresses {
+                if !addrs.contains(ip) {
+                    addrs.push(*ip);
+                }
+            }
+        }
+        for ip in ep.addresses {
+            recs.ptr.insert(*ip, format!("{}.{}.", ep.container_name, ep.network_name));
+        }
+        Placed { network_id: ep.network_id.to_string(), names, addresses: ep.addresses.to_vec() }
+    }
+
+    /// Replaces one container's names and view (None: the container is gone), in
+    /// time proportional to its own names, not to the zone.
+    pub fn set_container(&mut self, container_id: &str, endpoints: &[EndpointNames<'_>], view: Option<View>) {
+        for p in self.placed.remove(container_id).unwrap_or_default() {
+            let Some(recs) = self.networks.get_mut(&p.network_id) else { continue };
+            for name in &p.names {
+                if let Some(addrs) = recs.names.get_mut(name) {
+                    addrs.retain(|ip| !p.addresses.contains(ip));
+                    if addrs.is_empty() {
+                        recs.names.remove(name);
+                    }
+                }
+            }
+            for ip in &p.addresses {
+                recs.ptr.remove(ip);
+            }
+        }
+        let placed: Vec<Placed> = endpoints.iter().map(|ep| self.place(ep)).collect();
+        if !placed.is_empty() {
+            self.placed.insert(container_id.to_string(), placed);
+        }
+        match view {
+            Some(v) => {
+                self.views.insert(container_id.to_string(), v);
+            }
+            None => {
+                self.views.remove(container_id);
+            }
+        }
+    }
+
     pub fn view(&self, container_id: &str) -> Option<&View> {
         self.views.get(container_id)
     }
@@ -300,6 +361,45 @@ mod tests {
         let links = [("cache".to_string(), vec![ip("172.18.0.2")])].into_iter().collect();
         b.add_view("cl", View { networks: vec!["na".into()], links, ..Default::default() });
         b.build()
+    }
+
+    #[test]
+    fn one_container_replaced_in_place_answers_as_a_rebuild() {
+        let ips = [ip("172.18.0.2")];
+        let moved = [ip("172.18.0.9")];
+        let aliases = ["db".to_string(), "cache".to_string()];
+        let ep = |addresses: &'static [IpAddr], aliases: &'static [String]| EndpointNames {
+            network_id: "na",
+            network_name: "net-a",
+            container_name: "redis",
+            short_id: "0123456789ab",
+            hostname: "0123456789ab",
+            aliases,
+            addresses,
+        };
+        let (ips, moved, aliases): (&'static [IpAddr], &'static [IpAddr], &'static [String]) =
+            (Box::leak(Box::new(ips)), Box::leak(Box::new(moved)), Box::leak(Box::new(aliases)));
+        let view = || View { networks: vec!["na".into()], ..Default::default() };
+        let mut b = ZoneBuilder::default();
+        b.add_container("asker", &[], view());
+        b.add_container("r", &[ep(ips, aliases)], view());
+        let mut z = b.build();
+        assert_eq!(z.lookup("asker", "db", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
+        // New address, one alias fewer: the old ones are gone, as in a rebuild.
+        z.set_container("r", &[ep(moved, &aliases[..1])], Some(view()));
+        assert_eq!(z.lookup("asker", "redis", RecordType::A), Answer::Addrs(vec![ip("172.18.0.9")]));
+        assert_eq!(z.lookup("asker", "db", RecordType::A), Answer::Addrs(vec![ip("172.18.0.9")]));
+        assert_eq!(z.lookup("asker", "cache", RecordType::A), Answer::NxDomain);
+        // Not ours any more: reverse names nobody holds go upstream.
+        assert_eq!(z.lookup("asker", "2.0.18.172.in-addr.arpa", RecordType::PTR), Answer::Forward);
+        assert_eq!(
+            z.lookup("asker", "9.0.18.172.in-addr.arpa", RecordType::PTR),
+            Answer::Ptr("redis.net-a.".into())
+        );
+        z.set_container("r", &[], None);
+        assert_eq!(z.lookup("asker", "redis", RecordType::A), Answer::NxDomain);
+        assert_eq!(z.lookup("r", "asker", RecordType::A), Answer::Refused);
+        assert!(z.networks["na"].names.is_empty() && z.networks["na"].ptr.is_empty());
     }
 
     #[test]
