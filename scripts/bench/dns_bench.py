@@ -102,12 +102,20 @@ def dnsperf(prefix, qfile, qps=None):
     return done, rate, lat, lost
 
 sh(f"{servers['netctl'][1]} -d {TMP}/cached.txt -l 1")  # warm netctl's forwarding cache
+# For development: BENCH_SERVERS=netctl,naive picks servers (by substring of their names);
+# BENCH_PROFILE='perf stat -p {pid} -- sleep 5' runs alongside each fixed-rate run.
+only = [w for w in os.environ.get("BENCH_SERVERS", "").split(",") if w]
+if only:
+    servers = {n: v for n, v in servers.items() if any(w in n for w in only)}
+profile = os.environ.get("BENCH_PROFILE")
 for rep in range(REPS):
     for name, (pid, prefix) in servers.items():
         print(f"# rep {rep}: {name}", file=sys.stderr, flush=True)
         _, max_qps, _, _ = dnsperf(prefix, f"{TMP}/queries.txt")
+        prof = subprocess.Popen(profile.format(pid=pid), shell=True, stdout=sys.stderr) if profile else None
         before = cpu_ticks(pid)
         done, rate, lat, lost = dnsperf(prefix, f"{TMP}/queries.txt", 20000)
+        if prof: prof.wait()
         cpu_us = (cpu_ticks(pid) - before) * 1e6 / TICK / max(done, 1)
         row = {"server": name, "rep": rep, "max_qps": max_qps, "qps_at_20k": rate, "cpu_us_per_query": cpu_us,
                "avg_latency_us": lat * 1e6, "lost": lost, "rss_kib": rss_kib(pid)}

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use crate::respond::OUR_UDP_SIZE;
-use crate::zone::{Local, Zone};
+use crate::zone::{Local, PlacedView, Zone};
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
@@ -86,60 +86,71 @@ fn parse(query: &[u8]) -> Option<Question> {
 }
 
 /// Writes the answer to `query` into `out` and returns true, or returns false when
-/// the general path must answer it.
-pub fn answer(zone: &Zone, container: &str, ttl: u32, query: &[u8], out: &mut Vec<u8>) -> bool {
+/// the general path must answer it. `view` is the asker's, from `Zone::placed_view`.
+///
+/// Kept small on purpose: the thread runs this right after waking, with its
+/// caches cold, and every cache line of code it touches costs more than the work.
+pub fn answer(zone: &Zone, view: Option<&PlacedView>, ttl: u32, query: &[u8], out: &mut Vec<u8>) -> bool {
     let Some(q) = parse(query) else { return false };
-    let Ok(name) = std::str::from_utf8(&q.name_buf[..q.name_len]) else { return false };
     let mut addrs = [IpAddr::from([0u8; 4]); MAX_ADDRS];
-    let (rcode, count) = match zone.lookup_fast(container, name, q.qtype == TYPE_AAAA, &mut addrs) {
-        Some(Local::Found(n)) => (0, n),
-        Some(Local::NxDomain) => (RCODE_NXDOMAIN, 0),
-        Some(Local::Refused) => (RCODE_REFUSED, 0),
-        None => return false,
-    };
+    let (rcode, count) =
+        match zone.lookup_fast(view, &q.name_buf[..q.name_len], q.qtype == TYPE_AAAA, &mut addrs) {
+            Some(Local::Found(n)) => (0, n),
+            Some(Local::NxDomain) => (RCODE_NXDOMAIN, 0),
+            Some(Local::Refused) => (RCODE_REFUSED, 0),
+            None => return false,
+        };
+    write_answer(query, &q, rcode, &addrs[..count], ttl, out);
+    true
+}
+
+fn write_answer(query: &[u8], q: &Question, rcode: u8, addrs: &[IpAddr], ttl: u32, out: &mut Vec<u8>) {
+    let edns = q.edns_size.is_some();
     let limit = q.edns_size.map_or(512, |s| s.max(512)) as usize;
-    out.clear();
-    out.extend_from_slice(&query[..2]); // id
+    let opt_len = if edns { 11 } else { 0 };
+    let records_len: usize = addrs.iter().map(|ip| if ip.is_ipv4() { 16 } else { 28 }).sum();
+    let fits = q.question_end + records_len + opt_len <= limit;
+    let addrs = if fits { addrs } else { &[] };
     let rd = query[2] & 0x01;
     let aa = if rcode == RCODE_REFUSED { 0 } else { 0x04 };
-    out.push(0x80 | aa | rd); // QR, AA (not for REFUSED), RD as asked
-    out.push(0x80 | rcode); // RA
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, q.edns_size.is_some() as u8]);
+    let tc = if fits { 0 } else { 0x02 }; // too big: ask again over TCP
+    out.clear();
+    out.extend_from_slice(&[
+        query[0],
+        query[1],
+        0x80 | aa | tc | rd, // QR, AA (not for REFUSED), TC, RD as asked
+        0x80 | rcode,        // RA
+        0,
+        1,
+        0,
+        addrs.len() as u8,
+        0,
+        0,
+        0,
+        edns as u8,
+    ]);
     out.extend_from_slice(&query[12..q.question_end]);
-    let opt_len = if q.edns_size.is_some() { 11 } else { 0 };
-    let per = |ip: &IpAddr| 12 + if ip.is_ipv4() { 4 } else { 16 };
-    let fits: bool = addrs[..count].iter().map(per).sum::<usize>() + out.len() + opt_len <= limit;
-    let count = if fits { count } else { 0 };
-    if !fits {
-        out[2] |= 0x02; // TC: ask again over TCP
-    }
-    out[7] = count as u8;
-    for ip in &addrs[..count] {
-        out.extend_from_slice(&[0xc0, 0x0c]); // the name, pointing at the question
+    let ttl = ttl.to_be_bytes();
+    for ip in addrs {
+        // The name is a pointer to the question's; then type, class, TTL, length.
+        let mut rr = [0xc0, 0x0c, 0, 0, 0, 1, ttl[0], ttl[1], ttl[2], ttl[3], 0, 0];
         match ip {
             IpAddr::V4(v4) => {
-                out.extend_from_slice(&TYPE_A.to_be_bytes());
-                out.extend_from_slice(&CLASS_IN.to_be_bytes());
-                out.extend_from_slice(&ttl.to_be_bytes());
-                out.extend_from_slice(&4u16.to_be_bytes());
+                (rr[3], rr[11]) = (TYPE_A as u8, 4);
+                out.extend_from_slice(&rr);
                 out.extend_from_slice(&v4.octets());
             }
             IpAddr::V6(v6) => {
-                out.extend_from_slice(&TYPE_AAAA.to_be_bytes());
-                out.extend_from_slice(&CLASS_IN.to_be_bytes());
-                out.extend_from_slice(&ttl.to_be_bytes());
-                out.extend_from_slice(&16u16.to_be_bytes());
+                (rr[3], rr[11]) = (TYPE_AAAA as u8, 16);
+                out.extend_from_slice(&rr);
                 out.extend_from_slice(&v6.octets());
             }
         }
     }
-    if q.edns_size.is_some() {
-        out.push(0);
-        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
-        out.extend_from_slice(&OUR_UDP_SIZE.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    if edns {
+        let [hi, lo] = OUR_UDP_SIZE.to_be_bytes();
+        out.extend_from_slice(&[0, 0, TYPE_OPT as u8, hi, lo, 0, 0, 0, 0, 0, 0]);
     }
-    true
 }
 
 #[cfg(test)]
@@ -193,7 +204,7 @@ mod tests {
             let req = query(name, t, edns);
             let bytes = req.to_vec().unwrap();
             let mut fast = Vec::new();
-            assert!(answer(&z, "c", 600, &bytes, &mut fast), "{name}");
+            assert!(answer(&z, z.placed_view("c"), 600, &bytes, &mut fast), "{name}");
             let general = local_response(&req, &z.lookup("c", name, t), 600).unwrap();
             let fast = Message::from_vec(&fast).unwrap();
             let general = Message::from_vec(&encode_for_udp(&req, general)).unwrap();
@@ -201,6 +212,43 @@ mod tests {
             assert_eq!(fast.queries, general.queries);
             assert_eq!(fast.answers, general.answers);
             assert_eq!(fast.edns.is_some(), general.edns.is_some());
+        }
+    }
+
+    /// 16 AAAA records for a long name do not fit in 512 bytes: TC without EDNS,
+    /// all of them with it.
+    #[test]
+    fn truncates_as_the_general_path() {
+        let long = format!("web-{}", "x".repeat(56));
+        let mut b = ZoneBuilder::default();
+        b.add_network("n", "net");
+        let web = vec![long.clone()];
+        for i in 0..16 {
+            let addrs: Vec<IpAddr> = vec![format!("fd00::{}", i + 2).parse().unwrap()];
+            let name = format!("w{i}");
+            b.add_endpoint(&EndpointNames {
+                network_id: "n",
+                network_name: "net",
+                container_name: &name,
+                short_id: &name,
+                hostname: &name,
+                aliases: &web,
+                addresses: &addrs,
+            });
+        }
+        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
+        let z = b.build();
+        for edns in [false, true] {
+            let req = query(&format!("{long}."), RecordType::AAAA, edns);
+            let mut fast = Vec::new();
+            assert!(answer(&z, z.placed_view("c"), 600, &req.to_vec().unwrap(), &mut fast));
+            let general = local_response(&req, &z.lookup("c", &long, RecordType::AAAA), 600).unwrap();
+            let fast = Message::from_vec(&fast).unwrap();
+            let general = Message::from_vec(&encode_for_udp(&req, general)).unwrap();
+            assert_eq!(fast.metadata, general.metadata, "edns {edns}");
+            assert_eq!(fast.metadata.truncation, !edns);
+            assert_eq!(fast.answers.len(), if edns { 16 } else { 0 });
+            assert_eq!(fast.answers.len(), general.answers.len());
         }
     }
 
@@ -214,8 +262,8 @@ mod tests {
             ("redis.", RecordType::MX),
         ] {
             let bytes = query(name, t, false).to_vec().unwrap();
-            assert!(!answer(&z, "c", 600, &bytes, &mut out), "{name}");
+            assert!(!answer(&z, z.placed_view("c"), 600, &bytes, &mut out), "{name}");
         }
-        assert!(!answer(&z, "c", 600, &[1, 2, 3], &mut out));
+        assert!(!answer(&z, z.placed_view("c"), 600, &[1, 2, 3], &mut out));
     }
 }

@@ -189,12 +189,12 @@ impl UdpLoop {
             }
         };
         let zone = entry.resolver.zone();
+        let view = zone.placed_view(&entry.container);
         let mut answers = 0;
         for slot in 0..got {
             // Fields, not batch.query(): the answer buffer is borrowed mutably alongside.
             let query = &batch.bufs[slot][..batch.lens[slot]];
-            if fastpath::answer(&zone, &entry.container, entry.resolver.ttl, query, &mut batch.outs[answers])
-            {
+            if fastpath::answer(&zone, view, entry.resolver.ttl, query, &mut batch.outs[answers]) {
                 batch.answer_to[answers] = slot;
                 answers += 1;
             } else if let Some(peer) = batch.peer(slot) {

@@ -7,13 +7,33 @@ use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::RecordType;
 use rand::seq::SliceRandom;
+use smallvec::SmallVec;
+
+/// A network's place in `Zone::nets`: views hold these instead of ids, so a lookup
+/// compares small integers rather than hashing 64-character ids.
+type Slot = u32;
 
 #[derive(Debug, Default, Clone)]
 struct NetRecords {
-    /// Lowercase name → addresses (several holders of one alias: several).
-    names: HashMap<String, Vec<IpAddr>>,
     /// Address → `name.network`.
     ptr: HashMap<IpAddr, String>,
+}
+
+/// A lowercase name, stored in the map's own bucket when short (as nearly all
+/// container names and aliases are).
+type NameKey = SmallVec<[u8; 24]>;
+
+/// The holders of one name: per network, its addresses there (several holders of
+/// one alias: several).
+type Holders = SmallVec<[Holder; 1]>;
+
+/// The usual holder (one network, one address) lives inline in the map's bucket:
+/// a question answered while its cache lines are cold (the thread has just woken)
+/// then costs the bucket, not three more heap blocks.
+#[derive(Debug, Clone)]
+struct Holder {
+    slot: Slot,
+    addrs: SmallVec<[IpAddr; 1]>,
 }
 
 /// Link aliases of one container: lowercase alias → addresses.
@@ -33,22 +53,38 @@ pub struct View {
     pub links: LinkNames,
 }
 
-/// Everything the resolver knows, rebuilt by the daemon on each change and swapped
-/// in whole, so a query never sees half an update.
+/// A view with its networks resolved to slots; looked up once per batch of
+/// questions from one container.
+#[derive(Debug, Clone)]
+pub struct PlacedView {
+    view: View,
+    slots: Vec<Slot>,
+}
+
+/// Everything the resolver knows, rebuilt by the daemon at start and changed one
+/// container at a time after that.
+///
+/// Names live in one map for all networks rather than one map per network: a
+/// question costs one hash lookup of the name, then a check of the holders'
+/// networks against the asker's, however many networks the asker is on.
 #[derive(Debug, Default, Clone)]
 pub struct Zone {
-    networks: HashMap<String, NetRecords>,
-    /// Lowercase network name → id, for `name.network`.
-    network_ids: HashMap<String, String>,
-    views: HashMap<String, View>,
-    /// What each container put into the network records, so that one container's
-    /// change is undone and redone without rebuilding everything.
+    /// Network id → slot in `nets`.
+    slots: HashMap<String, Slot>,
+    nets: Vec<NetRecords>,
+    /// Lowercase network name → slot, for `name.network`.
+    network_names: HashMap<String, Slot>,
+    /// Lowercase name → its holders on every network.
+    names: HashMap<NameKey, Holders>,
+    views: HashMap<String, PlacedView>,
+    /// What each container put into the records, so that one container's change
+    /// is undone and redone without rebuilding everything.
     placed: HashMap<String, Vec<Placed>>,
 }
 
 #[derive(Debug, Clone)]
 struct Placed {
-    network_id: String,
+    slot: Slot,
     /// Lowercase.
     names: Vec<String>,
     addresses: Vec<IpAddr>,
@@ -73,8 +109,8 @@ pub struct ZoneBuilder {
 
 impl ZoneBuilder {
     pub fn add_network(&mut self, id: &str, name: &str) {
-        self.zone.network_ids.insert(name.to_ascii_lowercase(), id.to_string());
-        self.zone.networks.entry(id.to_string()).or_default();
+        let slot = self.zone.slot(id);
+        self.zone.network_names.insert(name.to_ascii_lowercase(), slot);
     }
 
     pub fn add_endpoint(&mut self, ep: &EndpointNames<'_>) {
@@ -82,7 +118,7 @@ impl ZoneBuilder {
     }
 
     pub fn add_view(&mut self, container_id: &str, view: View) {
-        self.zone.views.insert(container_id.to_string(), view);
+        self.zone.set_view(container_id, view);
     }
 
     /// A container's endpoints and view, remembered so `Zone::set_container` can
@@ -110,11 +146,21 @@ pub enum Answer {
 }
 
 impl Zone {
-    fn place(&mut self, ep: &EndpointNames<'_>) -> Placed {
-        if !self.networks.contains_key(ep.network_id) {
-            self.network_ids.insert(ep.network_name.to_ascii_lowercase(), ep.network_id.to_string());
+    /// The slot of a network, made on first mention. Networks are few and their
+    /// slots are never reused while the zone lives (it is rebuilt when networks go).
+    fn slot(&mut self, network_id: &str) -> Slot {
+        if let Some(slot) = self.slots.get(network_id) {
+            return *slot;
         }
-        let recs = self.networks.entry(ep.network_id.to_string()).or_default();
+        let slot = self.nets.len() as Slot;
+        self.nets.push(NetRecords::default());
+        self.slots.insert(network_id.to_string(), slot);
+        slot
+    }
+
+    fn place(&mut self, ep: &EndpointNames<'_>) -> Placed {
+        let slot = self.slot(ep.network_id);
+        self.network_names.entry(ep.network_name.to_ascii_lowercase()).or_insert(slot);
         let mut names: Vec<String> = [ep.container_name, ep.short_id, ep.hostname]
             .into_iter()
             .chain(ep.aliases.iter().map(String::as_str))
@@ -123,44 +169,64 @@ impl Zone {
         names.sort();
         names.dedup();
         for name in &names {
-            let addrs = recs.names.entry(name.clone()).or_default();
+            let holders = self.names.entry(NameKey::from_slice(name.as_bytes())).or_default();
+            let at = match holders.iter().position(|h| h.slot == slot) {
+                Some(at) => at,
+                None => {
+                    holders.push(Holder { slot, addrs: SmallVec::new() });
+                    holders.len() - 1
+                }
+            };
+            let addrs = &mut holders[at].addrs;
             for ip in ep.addresses {
                 if !addrs.contains(ip) {
                     addrs.push(*ip);
                 }
             }
         }
+        let recs = &mut self.nets[slot as usize];
         for ip in ep.addresses {
             recs.ptr.insert(*ip, format!("{}.{}.", ep.container_name, ep.network_name));
         }
-        Placed { network_id: ep.network_id.to_string(), names, addresses: ep.addresses.to_vec() }
+        Placed { slot, names, addresses: ep.addresses.to_vec() }
+    }
+
+    fn unplace(&mut self, p: &Placed) {
+        for name in &p.names {
+            let Some(holders) = self.names.get_mut(name.as_bytes()) else { continue };
+            for h in holders.iter_mut() {
+                if h.slot == p.slot {
+                    h.addrs.retain(|ip| !p.addresses.contains(ip));
+                }
+            }
+            holders.retain(|h| !h.addrs.is_empty());
+            if holders.is_empty() {
+                self.names.remove(name.as_bytes());
+            }
+        }
+        let recs = &mut self.nets[p.slot as usize];
+        for ip in &p.addresses {
+            recs.ptr.remove(ip);
+        }
+    }
+
+    fn set_view(&mut self, container_id: &str, view: View) {
+        let slots = view.networks.iter().map(|id| self.slot(id)).collect();
+        self.views.insert(container_id.to_string(), PlacedView { view, slots });
     }
 
     /// Replaces one container's names and view (None: the container is gone), in
     /// time proportional to its own names, not to the zone.
     pub fn set_container(&mut self, container_id: &str, endpoints: &[EndpointNames<'_>], view: Option<View>) {
         for p in self.placed.remove(container_id).unwrap_or_default() {
-            let Some(recs) = self.networks.get_mut(&p.network_id) else { continue };
-            for name in &p.names {
-                if let Some(addrs) = recs.names.get_mut(name) {
-                    addrs.retain(|ip| !p.addresses.contains(ip));
-                    if addrs.is_empty() {
-                        recs.names.remove(name);
-                    }
-                }
-            }
-            for ip in &p.addresses {
-                recs.ptr.remove(ip);
-            }
+            self.unplace(&p);
         }
         let placed: Vec<Placed> = endpoints.iter().map(|ep| self.place(ep)).collect();
         if !placed.is_empty() {
             self.placed.insert(container_id.to_string(), placed);
         }
         match view {
-            Some(v) => {
-                self.views.insert(container_id.to_string(), v);
-            }
+            Some(v) => self.set_view(container_id, v),
             None => {
                 self.views.remove(container_id);
             }
@@ -168,7 +234,55 @@ impl Zone {
     }
 
     pub fn view(&self, container_id: &str) -> Option<&View> {
+        self.views.get(container_id).map(|v| &v.view)
+    }
+
+    /// The container's view for `lookup_fast` (None: not a container we serve).
+    pub fn placed_view(&self, container_id: &str) -> Option<&PlacedView> {
         self.views.get(container_id)
+    }
+
+    /// Calls `take` with the addresses `name` stands for in this view: its link
+    /// aliases, its networks' names, and `host.network` on a network it is on.
+    /// False if the name is not known there at all.
+    fn for_each_holder(&self, view: &PlacedView, name: &[u8], mut take: impl FnMut(&[IpAddr])) -> bool {
+        let mut found = false;
+        if let Some(holders) = self.names.get(name) {
+            for h in holders {
+                if view.slots.contains(&h.slot) {
+                    found = true;
+                    take(&h.addrs);
+                }
+            }
+        }
+        if !view.view.links.is_empty() || name.contains(&b'.') {
+            found |= self.for_each_rare_holder(view, name, take);
+        }
+        found
+    }
+
+    /// The uncommon sources of `for_each_holder`, out of line so that the common
+    /// question's code stays small.
+    #[inline(never)]
+    fn for_each_rare_holder(&self, view: &PlacedView, name: &[u8], mut take: impl FnMut(&[IpAddr])) -> bool {
+        let mut found = false;
+        let Ok(name) = std::str::from_utf8(name) else { return false };
+        if let Some(addrs) = view.view.links.get(name) {
+            found = true;
+            take(addrs);
+        }
+        // `name.network`: only within that network, and only if the asker is on it.
+        if let Some((host, netname)) = name.split_once('.') {
+            if let Some(net) = self.network_names.get(netname).filter(|s| view.slots.contains(s)) {
+                for h in self.names.get(host.as_bytes()).into_iter().flatten() {
+                    if h.slot == *net {
+                        found = true;
+                        take(&h.addrs);
+                    }
+                }
+            }
+        }
+        found
     }
 
     pub fn lookup(&self, container_id: &str, qname: &str, qtype: RecordType) -> Answer {
@@ -176,8 +290,8 @@ impl Zone {
         let name = qname.trim_end_matches('.').to_ascii_lowercase();
         if qtype == RecordType::PTR || name.ends_with(".in-addr.arpa") || name.ends_with(".ip6.arpa") {
             if let Some(ip) = parse_reverse(&name) {
-                for net in &view.networks {
-                    if let Some(target) = self.networks.get(net).and_then(|r| r.ptr.get(&ip)) {
+                for slot in &view.slots {
+                    if let Some(target) = self.nets[*slot as usize].ptr.get(&ip) {
                         return if qtype == RecordType::PTR {
                             Answer::Ptr(target.clone())
                         } else {
@@ -186,47 +300,32 @@ impl Zone {
                     }
                 }
             }
-            return self.not_found(view, &name);
+            return self.not_found(&view.view, name.as_bytes());
         }
-        let mut found: Option<Vec<IpAddr>> = None;
-        let mut collect = |addrs: &Vec<IpAddr>| {
-            let all = found.get_or_insert_with(Vec::new);
-            all.extend(addrs.iter().filter(|ip| !all_contains(all, ip)).copied().collect::<Vec<_>>());
-        };
-        if let Some(addrs) = view.links.get(&name) {
-            collect(addrs);
-        }
-        for net in &view.networks {
-            if let Some(addrs) = self.networks.get(net).and_then(|r| r.names.get(&name)) {
-                collect(addrs);
-            }
-        }
-        // `name.network`: only within that network, and only if the asker is on it.
-        if let Some((host, netname)) = name.split_once('.') {
-            if let Some(net) = self.network_ids.get(netname).filter(|id| view.networks.contains(id)) {
-                if let Some(addrs) = self.networks.get(net).and_then(|r| r.names.get(host)) {
-                    collect(addrs);
+        let mut all: Vec<IpAddr> = Vec::new();
+        let found = self.for_each_holder(view, name.as_bytes(), |addrs| {
+            for ip in addrs {
+                if !all.contains(ip) {
+                    all.push(*ip);
                 }
             }
+        });
+        if !found {
+            return self.not_found(&view.view, name.as_bytes());
         }
-        match found {
-            Some(mut addrs) => {
-                addrs.retain(|ip| match qtype {
-                    RecordType::A => ip.is_ipv4(),
-                    RecordType::AAAA => ip.is_ipv6(),
-                    _ => false,
-                });
-                addrs.shuffle(&mut rand::rng());
-                Answer::Addrs(addrs)
-            }
-            None => self.not_found(view, &name),
-        }
+        all.retain(|ip| match qtype {
+            RecordType::A => ip.is_ipv4(),
+            RecordType::AAAA => ip.is_ipv6(),
+            _ => false,
+        });
+        all.shuffle(&mut rand::rng());
+        Answer::Addrs(all)
     }
 
-    fn not_found(&self, view: &View, name: &str) -> Answer {
+    fn not_found(&self, view: &View, name: &[u8]) -> Answer {
         if view.internal_only {
             Answer::Refused
-        } else if !name.contains('.') {
+        } else if !name.contains(&b'.') {
             // A single label can only be a container's name: asking the Internet
             // for it would leak it and wait for nothing.
             Answer::NxDomain
@@ -250,43 +349,36 @@ impl Zone {
     /// the addresses of one family into `out` (rotated by a random offset: round
     /// robin) without allocating. None when the general path must answer (the
     /// name is to be forwarded, or there are more holders than `out` holds).
-    pub fn lookup_fast(&self, container_id: &str, name: &str, v6: bool, out: &mut [IpAddr]) -> Option<Local> {
-        let Some(view) = self.views.get(container_id) else { return Some(Local::Refused) };
+    pub fn lookup_fast(
+        &self,
+        view: Option<&PlacedView>,
+        name: &[u8],
+        v6: bool,
+        out: &mut [IpAddr],
+    ) -> Option<Local> {
+        let Some(view) = view else { return Some(Local::Refused) };
         let mut n = 0;
-        let mut found = false;
-        let mut take = |addrs: &Vec<IpAddr>| -> Option<()> {
-            found = true;
+        let mut overflow = false;
+        let found = self.for_each_holder(view, name, |addrs| {
             for ip in addrs.iter().filter(|ip| ip.is_ipv6() == v6) {
-                if out[..n].contains(ip) {
-                    continue;
-                }
-                *out.get_mut(n)? = *ip;
-                n += 1;
-            }
-            Some(())
-        };
-        if let Some(addrs) = view.links.get(name) {
-            take(addrs)?;
-        }
-        for net in &view.networks {
-            if let Some(addrs) = self.networks.get(net).and_then(|r| r.names.get(name)) {
-                take(addrs)?;
-            }
-        }
-        if let Some((host, netname)) = name.split_once('.') {
-            if let Some(net) = self.network_ids.get(netname).filter(|id| view.networks.contains(id)) {
-                if let Some(addrs) = self.networks.get(net).and_then(|r| r.names.get(host)) {
-                    take(addrs)?;
+                if n == out.len() {
+                    overflow = true;
+                } else if !out[..n].contains(ip) {
+                    out[n] = *ip;
+                    n += 1;
                 }
             }
+        });
+        if overflow {
+            return None;
         }
         if found {
             if n > 1 {
-                out[..n].rotate_left(rand::random_range(0..n));
+                rotate_randomly(&mut out[..n]);
             }
             return Some(Local::Found(n));
         }
-        match self.not_found(view, name) {
+        match self.not_found(&view.view, name) {
             Answer::NxDomain => Some(Local::NxDomain),
             Answer::Refused => Some(Local::Refused),
             _ => None,
@@ -294,11 +386,12 @@ impl Zone {
     }
 }
 
-fn all_contains(all: &[IpAddr], ip: &IpAddr) -> bool {
-    all.contains(ip)
+/// Round robin: the holders of a name come first in turn.
+#[inline(never)]
+fn rotate_randomly(addrs: &mut [IpAddr]) {
+    addrs.rotate_left(rand::random_range(0..addrs.len()));
 }
 
-/// The address a reverse name stands for: `4.3.2.1.in-addr.arpa` → 1.2.3.4.
 fn parse_reverse(name: &str) -> Option<IpAddr> {
     if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
         let parts: Vec<&str> = rest.split('.').collect();
@@ -399,7 +492,7 @@ mod tests {
         z.set_container("r", &[], None);
         assert_eq!(z.lookup("asker", "redis", RecordType::A), Answer::NxDomain);
         assert_eq!(z.lookup("r", "asker", RecordType::A), Answer::Refused);
-        assert!(z.networks["na"].names.is_empty() && z.networks["na"].ptr.is_empty());
+        assert!(z.names.is_empty() && z.nets.iter().all(|n| n.ptr.is_empty()));
     }
 
     #[test]
@@ -408,8 +501,8 @@ mod tests {
         assert_eq!(z.lookup("cl", "cache", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
         assert_eq!(z.lookup("ca", "cache", RecordType::A), Answer::NxDomain);
         let mut out = [ip("0.0.0.0"); 4];
-        assert_eq!(z.lookup_fast("cl", "cache", false, &mut out), Some(Local::Found(1)));
-        assert_eq!(z.lookup_fast("ca", "cache", false, &mut out), Some(Local::NxDomain));
+        assert_eq!(z.lookup_fast(z.placed_view("cl"), b"cache", false, &mut out), Some(Local::Found(1)));
+        assert_eq!(z.lookup_fast(z.placed_view("ca"), b"cache", false, &mut out), Some(Local::NxDomain));
     }
 
     #[test]
@@ -435,6 +528,11 @@ mod tests {
         let Answer::Addrs(mut both) = z.lookup("cab", "0123456789ab", RecordType::A) else { panic!() };
         both.sort();
         assert_eq!(both, vec![ip("172.18.0.2"), ip("172.19.0.2")]);
+        // One name held on two networks: `name.network` picks that network's holder.
+        assert_eq!(
+            z.lookup("cab", "0123456789ab.net-b", RecordType::A),
+            Answer::Addrs(vec![ip("172.19.0.2")])
+        );
         assert_eq!(z.lookup("unknown", "redis", RecordType::A), Answer::Refused);
     }
 
