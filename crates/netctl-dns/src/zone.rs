@@ -263,6 +263,7 @@ impl Zone {
 
     /// The uncommon sources of `for_each_holder`, out of line so that the common
     /// question's code stays small.
+    #[cold]
     #[inline(never)]
     fn for_each_rare_holder(&self, view: &PlacedView, name: &[u8], mut take: impl FnMut(&[IpAddr])) -> bool {
         let mut found = false;
@@ -387,6 +388,7 @@ impl Zone {
 }
 
 /// Round robin: the holders of a name come first in turn.
+#[cold]
 #[inline(never)]
 fn rotate_randomly(addrs: &mut [IpAddr]) {
     addrs.rotate_left(rand::random_range(0..addrs.len()));
