@@ -149,6 +149,14 @@ fn live_changes_and_restart() {
     assert!(gone.stdout.contains("status: NXDOMAIN"), "{}", gone.stdout);
     let removed = sb.sh("netctl network connect n mover && netctl rm -f mover >/dev/null && netctl exec asker -- dig mover").ok();
     assert!(removed.stdout.contains("status: NXDOMAIN"));
+    // A stopped container's names are gone, as in Docker, and back when it starts.
+    sb.netctl("run -d --name stopper --net n -- sleep 600").ok();
+    let ip = sb.netctl("exec asker -- dig +short stopper").ok().trimmed().to_string();
+    assert!(ip.starts_with("172.18.0."), "{ip}");
+    let stopped = sb.sh("netctl stop -t 1 stopper >/dev/null && netctl exec asker -- dig stopper").ok();
+    assert!(stopped.stdout.contains("status: NXDOMAIN"), "{}", stopped.stdout);
+    sb.netctl("start stopper").ok();
+    assert_eq!(sb.netctl("exec asker -- dig +short stopper").ok().trimmed(), ip);
     // After a restart the listener is back before the daemon answers.
     sb.restart_daemon();
     assert_eq!(sb.netctl("exec asker -- dig +short asker").ok().trimmed(), "172.18.0.2");

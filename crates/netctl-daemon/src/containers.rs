@@ -338,7 +338,9 @@ impl Daemon {
         let mut c = registry.find_container(key)?.clone();
         mark_exited(&mut c, exit_code);
         self.containers_store.save(&c.id, &c)?;
+        let id = c.id.clone();
         registry.update_container(c);
+        self.refresh_dns_for(&registry, &id);
         Ok(())
     }
 
@@ -362,7 +364,9 @@ impl Daemon {
         c.process.detach = true;
         self.spawn_detached(&mut c)?;
         self.containers_store.save(&c.id, &c)?;
+        let id = c.id.clone();
         registry.update_container(c);
+        self.refresh_dns_for(&registry, &id);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use netctl_dns::zone::{EndpointNames, View};
 use netctl_dns::ZoneBuilder;
 use netctl_kernel::dns_redirect::{install_dns_redirect, remove_dns_redirect, RESOLVER_IP};
 use netctl_kernel::netns::{open_netns, run_in_netns};
-use netctl_model::container::Container;
+use netctl_model::container::{Container, Status};
 use netctl_model::Network;
 use tokio::task::JoinHandle;
 
@@ -81,7 +81,7 @@ impl Daemon {
         }
         for c in registry.containers() {
             let (addresses, view) = self.container_names(registry, c);
-            b.add_container(&c.id, &endpoint_names(registry, c, &addresses), view);
+            b.add_container(&c.id, &resolvable_endpoints(registry, c, &addresses), view);
         }
         self.resolver.set_zone(b.build());
     }
@@ -98,13 +98,13 @@ impl Daemon {
             match registry.container(container_id) {
                 Some(c) => {
                     let (addresses, view) = self.container_names(registry, c);
-                    zone.set_container(&c.id, &endpoint_names(registry, c, &addresses), Some(view));
+                    zone.set_container(&c.id, &resolvable_endpoints(registry, c, &addresses), Some(view));
                 }
                 None => zone.set_container(container_id, &[], None),
             }
             for c in linkers {
                 let (addresses, view) = self.container_names(registry, c);
-                zone.set_container(&c.id, &endpoint_names(registry, c, &addresses), Some(view));
+                zone.set_container(&c.id, &resolvable_endpoints(registry, c, &addresses), Some(view));
             }
         });
     }
@@ -267,6 +267,21 @@ pub type Listeners = std::sync::Mutex<HashMap<String, Listener>>;
 
 /// The container's endpoints on user-defined networks as the zone takes them;
 /// `addresses` is `container_names`' list, in the same order.
+/// The names a container gives its networks: none once it has exited, as in Docker,
+/// where a stopped container leaves its networks; they come back when it starts.
+/// A created container not yet started resolves already, so that a name answers
+/// the moment `run` does.
+fn resolvable_endpoints<'a>(
+    registry: &'a Registry,
+    c: &'a Container,
+    addresses: &'a [Vec<IpAddr>],
+) -> Vec<EndpointNames<'a>> {
+    if c.state.status == Status::Exited {
+        return Vec::new();
+    }
+    endpoint_names(registry, c, addresses)
+}
+
 fn endpoint_names<'a>(
     registry: &'a Registry,
     c: &'a Container,
