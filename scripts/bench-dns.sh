@@ -7,6 +7,9 @@
 # for netctl also the rate for cached upstream names.
 #
 # usage: sudo scripts/bench-dns.sh [REPS=3] [SECONDS=10]
+#        BENCH_SERVERS=netctl,naive ... picks servers (substrings of their names);
+#        BENCH_PROFILE='perf record -g -o /tmp/p-{pid}.data -p {pid} -- sleep 5' runs a
+#        command alongside each fixed-rate run ({pid}: the server's).
 # needs: cargo build --release; apt-get install dnsperf dnsmasq-base unbound gcc;
 #        cargo install aardvark-dns --version 2.1.0 --root /opt/aardvark (else skipped)
 set -euo pipefail
