@@ -83,6 +83,12 @@ fn a_link_alias_on_a_user_defined_network_is_the_linkers_only() {
     assert_eq!(answer.trimmed(), ip.trimmed());
     let other = sb.netctl("run --rm --net app-net -- dig +tries=1 +time=2 kv").ok().stdout;
     assert!(other.contains("status: NXDOMAIN"), "{other}");
+    // Stopped, the linked container is not answered under its alias either; started, it is.
+    let stopped =
+        sb.sh("netctl stop -t 1 cache >/dev/null && netctl exec linker -- dig +tries=1 +time=2 kv").ok();
+    assert!(stopped.stdout.contains("status: NXDOMAIN"), "{}", stopped.stdout);
+    sb.netctl("start cache").ok();
+    assert_eq!(sb.netctl("exec linker -- dig +short +tries=1 +time=2 kv").ok().trimmed(), ip.trimmed());
     // No variables there: Docker gives them on the default network only.
     let env = sb.netctl("run --rm --net app-net --link cache:kv -- env").ok().stdout;
     assert!(!env.contains("KV_"), "{env}");
