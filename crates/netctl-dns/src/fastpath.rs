@@ -157,37 +157,12 @@ fn write_answer(query: &[u8], q: &Question, rcode: u8, addrs: &[IpAddr], ttl: u3
 mod tests {
     use super::*;
     use crate::respond::{encode_for_udp, local_response};
-    use crate::zone::{EndpointNames, View, ZoneBuilder};
-    use hickory_proto::op::{Edns, Message, Query};
-    use hickory_proto::rr::{Name, RecordType};
+    use crate::test_support::{one_network_zone, query};
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::RecordType;
 
     fn zone() -> Zone {
-        let mut b = ZoneBuilder::default();
-        b.add_network("n", "net");
-        let addrs: Vec<IpAddr> = vec!["172.18.0.2".parse().unwrap()];
-        b.add_endpoint(&EndpointNames {
-            network_id: "n",
-            network_name: "net",
-            container_name: "Redis",
-            short_id: "0123456789ab",
-            hostname: "0123456789ab",
-            aliases: &[],
-            addresses: &addrs,
-        });
-        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
-        b.build()
-    }
-
-    fn query(name: &str, t: RecordType, edns: bool) -> Message {
-        let mut m = Message::query();
-        m.metadata.recursion_desired = true;
-        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
-        if edns {
-            let mut e = Edns::new();
-            e.set_max_payload(1232);
-            m.edns = Some(e);
-        }
-        m
+        one_network_zone(&[("Redis", &[], "172.18.0.2".parse().unwrap())])
     }
 
     /// The fast path says exactly what the general path says.
@@ -220,24 +195,12 @@ mod tests {
     #[test]
     fn truncates_as_the_general_path() {
         let long = format!("web-{}", "x".repeat(56));
-        let mut b = ZoneBuilder::default();
-        b.add_network("n", "net");
-        let web = vec![long.clone()];
-        for i in 0..16 {
-            let addrs: Vec<IpAddr> = vec![format!("fd00::{}", i + 2).parse().unwrap()];
-            let name = format!("w{i}");
-            b.add_endpoint(&EndpointNames {
-                network_id: "n",
-                network_name: "net",
-                container_name: &name,
-                short_id: &name,
-                hostname: &name,
-                aliases: &web,
-                addresses: &addrs,
-            });
-        }
-        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
-        let z = b.build();
+        let web = [long.clone()];
+        let names: Vec<String> = (0..16).map(|i| format!("w{i}")).collect();
+        let holders: Vec<(&str, &[String], IpAddr)> = (0..16)
+            .map(|i| (names[i].as_str(), &web[..], format!("fd00::{}", i + 2).parse().unwrap()))
+            .collect();
+        let z = one_network_zone(&holders);
         for edns in [false, true] {
             let req = query(&format!("{long}."), RecordType::AAAA, edns);
             let mut fast = Vec::new();

@@ -7,6 +7,8 @@ pub mod fastpath;
 pub mod forward;
 pub mod respond;
 pub mod serve;
+#[cfg(test)]
+mod test_support;
 mod udp_loop;
 pub mod zone;
 

@@ -96,20 +96,8 @@ pub fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::Query;
+    use crate::test_support::query;
     use hickory_proto::rr::RecordType;
-
-    fn query(name: &str, t: RecordType, edns: bool) -> Message {
-        let mut m = Message::query();
-        m.metadata.recursion_desired = true;
-        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
-        if edns {
-            let mut e = Edns::new();
-            e.set_max_payload(4096);
-            m.edns = Some(e);
-        }
-        m
-    }
 
     #[test]
     fn addresses_nodata_nxdomain() {

@@ -425,33 +425,18 @@ fn sockaddr_to_std(sa: &libc::sockaddr_in6, len: libc::socklen_t) -> Option<Sock
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
-
     use hickory_proto::op::{Message, Query, ResponseCode};
     use hickory_proto::rr::{Name, RData, RecordType};
 
     use crate::serve::serve_udp;
-    use crate::zone::{EndpointNames, View, ZoneBuilder};
+    use crate::test_support::one_network_zone;
     use crate::Resolver;
 
     use super::*;
 
     fn resolver() -> Arc<Resolver> {
-        let mut b = ZoneBuilder::default();
-        b.add_network("n", "net");
-        let addrs: Vec<IpAddr> = vec!["172.18.0.2".parse().unwrap()];
-        b.add_endpoint(&EndpointNames {
-            network_id: "n",
-            network_name: "net",
-            container_name: "redis",
-            short_id: "0123456789ab",
-            hostname: "0123456789ab",
-            aliases: &[],
-            addresses: &addrs,
-        });
-        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
         let r = Resolver::new(600);
-        r.set_zone(b.build());
+        r.set_zone(one_network_zone(&[("redis", &[], "172.18.0.2".parse().unwrap())]));
         Arc::new(r)
     }
 

@@ -555,24 +555,12 @@ mod tests {
 
     #[test]
     fn round_robin_over_holders_of_one_alias() {
-        let mut b = ZoneBuilder::default();
-        b.add_network("n", "net");
-        let aliases = vec!["web".to_string()];
-        let addrs: Vec<Vec<IpAddr>> = (2..5).map(|i| vec![ip(&format!("10.0.0.{i}"))]).collect();
-        for (i, a) in addrs.iter().enumerate() {
-            let name = format!("w{i}");
-            b.add_endpoint(&EndpointNames {
-                network_id: "n",
-                network_name: "net",
-                container_name: &name,
-                short_id: &name,
-                hostname: &name,
-                aliases: &aliases,
-                addresses: a,
-            });
-        }
-        b.add_view("c", View { networks: vec!["n".into()], ..Default::default() });
-        let z = b.build();
+        let web = ["web".to_string()];
+        let z = crate::test_support::one_network_zone(&[
+            ("w0", &web, ip("10.0.0.2")),
+            ("w1", &web, ip("10.0.0.3")),
+            ("w2", &web, ip("10.0.0.4")),
+        ]);
         let mut firsts = std::collections::HashSet::new();
         for _ in 0..200 {
             let Answer::Addrs(a) = z.lookup("c", "web", RecordType::A) else { panic!() };
