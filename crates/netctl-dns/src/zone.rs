@@ -61,7 +61,7 @@ pub struct PlacedView {
     slots: Vec<Slot>,
 }
 
-/// Everything the resolver knows, rebuilt by the daemon at start and changed one
+/// Everything the resolver knows, built by the daemon at start and changed one
 /// container at a time after that.
 ///
 /// Names live in one map for all networks rather than one map per network: a
@@ -146,8 +146,8 @@ pub enum Answer {
 }
 
 impl Zone {
-    /// The slot of a network, made on first mention. Networks are few and their
-    /// slots are never reused while the zone lives (it is rebuilt when networks go).
+    /// The slot of a network, made on first mention. Slots are never reused: a
+    /// removed network's stays, empty, until the daemon restarts (networks are few).
     fn slot(&mut self, network_id: &str) -> Slot {
         if let Some(slot) = self.slots.get(network_id) {
             return *slot;
@@ -160,7 +160,8 @@ impl Zone {
 
     fn place(&mut self, ep: &EndpointNames<'_>) -> Placed {
         let slot = self.slot(ep.network_id);
-        self.network_names.entry(ep.network_name.to_ascii_lowercase()).or_insert(slot);
+        // Always: a network removed and made again under its name has a new slot.
+        self.network_names.insert(ep.network_name.to_ascii_lowercase(), slot);
         let mut names: Vec<String> = [ep.container_name, ep.short_id, ep.hostname]
             .into_iter()
             .chain(ep.aliases.iter().map(String::as_str))
@@ -495,6 +496,27 @@ mod tests {
         assert_eq!(z.lookup("asker", "redis", RecordType::A), Answer::NxDomain);
         assert_eq!(z.lookup("r", "asker", RecordType::A), Answer::Refused);
         assert!(z.names.is_empty() && z.nets.iter().all(|n| n.ptr.is_empty()));
+    }
+
+    #[test]
+    fn a_network_made_again_under_its_name_answers_name_dot_network() {
+        let addrs = [ip("172.30.0.2")];
+        let ep = |network_id: &'static str| EndpointNames {
+            network_id,
+            network_name: "net",
+            container_name: "redis",
+            short_id: "0123456789ab",
+            hostname: "0123456789ab",
+            aliases: &[],
+            addresses: Box::leak(Box::new(addrs)),
+        };
+        let mut z = ZoneBuilder::default().build();
+        z.set_container("r", &[ep("old")], Some(View { networks: vec!["old".into()], ..Default::default() }));
+        z.set_container("r", &[], None);
+        let view = || View { networks: vec!["new".into()], ..Default::default() };
+        z.set_container("r", &[ep("new")], Some(view()));
+        z.set_container("asker", &[], Some(view()));
+        assert_eq!(z.lookup("asker", "redis.net", RecordType::A), Answer::Addrs(vec![ip("172.30.0.2")]));
     }
 
     #[test]
