@@ -12,7 +12,7 @@ use netctl_dns::zone::{EndpointNames, View};
 use netctl_dns::ZoneBuilder;
 use netctl_kernel::dns_redirect::{install_dns_redirect, remove_dns_redirect, RESOLVER_IP};
 use netctl_kernel::netns::{open_netns, run_in_netns};
-use netctl_model::container::{Container, Status};
+use netctl_model::container::Container;
 use netctl_model::Network;
 use tokio::task::JoinHandle;
 
@@ -265,23 +265,21 @@ impl Daemon {
 
 pub type Listeners = std::sync::Mutex<HashMap<String, Listener>>;
 
-/// The container's endpoints on user-defined networks as the zone takes them;
-/// `addresses` is `container_names`' list, in the same order.
-/// The names a container gives its networks: none once it has exited, as in Docker,
-/// where a stopped container leaves its networks; they come back when it starts.
-/// A created container not yet started resolves already, so that a name answers
-/// the moment `run` does.
+/// The endpoints whose names the zone answers: none while the container is not
+/// answered (`Container::answers_names`).
 fn resolvable_endpoints<'a>(
     registry: &'a Registry,
     c: &'a Container,
     addresses: &'a [Vec<IpAddr>],
 ) -> Vec<EndpointNames<'a>> {
-    if c.state.status == Status::Exited {
+    if !c.answers_names() {
         return Vec::new();
     }
     endpoint_names(registry, c, addresses)
 }
 
+/// The container's endpoints on user-defined networks as the zone takes them;
+/// `addresses` is `container_names`' list, in the same order.
 fn endpoint_names<'a>(
     registry: &'a Registry,
     c: &'a Container,

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use netctl_dns::zone::LinkNames;
-use netctl_model::container::{Container, NetworkMode, Status};
+use netctl_model::container::{Container, NetworkMode};
 use netctl_model::links::{hosts_line, link_env, parse_link, Link, LinkTarget};
 use netctl_model::{ModelError, Network};
 
@@ -108,10 +108,7 @@ impl Daemon {
     pub(crate) fn link_names(&self, registry: &Registry, c: &Container) -> LinkNames {
         let mut names = LinkNames::default();
         for link in &c.links {
-            // A stopped container is not answered, under its link alias either.
-            let Some(child) =
-                registry.container(&link.container_id).filter(|ch| ch.state.status != Status::Exited)
-            else {
+            let Some(child) = registry.container(&link.container_id).filter(|ch| ch.answers_names()) else {
                 continue;
             };
             let addrs = shared_addresses(c, child);

@@ -200,6 +200,13 @@ impl Container {
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
     }
+
+    /// Whether the resolver answers its names and link aliases. Not once it has
+    /// exited: Docker's stopped containers leave their networks. A created one not
+    /// started yet is answered, so that a name resolves the moment `run` returns.
+    pub fn answers_names(&self) -> bool {
+        self.state.status != Status::Exited
+    }
 }
 
 /// A MAC as Docker makes them: locally administered, unicast, random.
