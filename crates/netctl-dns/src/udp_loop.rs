@@ -185,7 +185,7 @@ impl UdpLoop {
         let got = match batch.recv(fd) {
             Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => return io_failed(entry, "receive", e),
+            Err(e) => return receive_failed(entry, e),
         };
         let zone = entry.resolver.zone();
         let view = zone.placed_view(&entry.container);
@@ -201,7 +201,7 @@ impl UdpLoop {
             }
         }
         if let Err(e) = batch.send(fd, answers) {
-            io_failed(entry, "send", e);
+            send_failed(entry, e);
         }
     }
 
@@ -229,13 +229,15 @@ impl UdpLoop {
 
 #[cold]
 #[inline(never)]
-fn io_failed(entry: &Entry, what: &str, e: io::Error) {
-    // A full send buffer drops an answer (the client asks again): not worth a warning.
-    if what == "send" {
-        tracing::debug!(container = %entry.container, error = %e, "resolver UDP send failed");
-    } else {
-        tracing::warn!(container = %entry.container, error = %e, "resolver UDP {what} failed");
-    }
+fn receive_failed(entry: &Entry, e: io::Error) {
+    tracing::warn!(container = %entry.container, error = %e, "resolver UDP receive failed");
+}
+
+/// A full send buffer drops an answer (the client asks again): not worth a warning.
+#[cold]
+#[inline(never)]
+fn send_failed(entry: &Entry, e: io::Error) {
+    tracing::debug!(container = %entry.container, error = %e, "resolver UDP send failed");
 }
 
 struct InFlight(Arc<AtomicUsize>);
@@ -348,30 +350,6 @@ impl Batch {
     /// Sends `outs[..count]`, each to the peer of its slot; what the socket will
     /// not take without waiting is dropped (the client asks again).
     fn send(&mut self, fd: libc::c_int, count: usize) -> io::Result<()> {
-        if count == 1 {
-            // The usual case at moderate load; sendto copies no message header.
-            let (out, slot) = (&self.outs[0], self.answer_to[0]);
-            loop {
-                // SAFETY: the buffer and the peer address are live for the call.
-                let n = unsafe {
-                    libc::sendto(
-                        fd,
-                        out.as_ptr().cast(),
-                        out.len(),
-                        libc::MSG_DONTWAIT,
-                        (&self.names[slot] as *const libc::sockaddr_in6).cast(),
-                        self.msgs[slot].msg_hdr.msg_namelen,
-                    )
-                };
-                if n >= 0 {
-                    return Ok(());
-                }
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
         for i in 0..count {
             let slot = self.answer_to[i];
             let out = &mut self.outs[i];
