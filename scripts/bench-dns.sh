@@ -10,6 +10,9 @@
 #        BENCH_SERVERS=netctl,naive ... picks servers (substrings of their names);
 #        BENCH_PROFILE='perf record -g -o /tmp/p-{pid}.data -p {pid} -- sleep 5' runs a
 #        command alongside each fixed-rate run ({pid}: the server's).
+#        BENCH_PIN=0:0 pins every server to CPU 0 and dnsperf to CPU 0 (0:1: CPU 1), so
+#        that the scheduler's placement, which decides how many wakeups cross CPUs,
+#        is the same for all (see scripts/bench-dns-floor.sh and BENCHMARKS.md).
 # needs: cargo build --release; apt-get install dnsperf dnsmasq-base unbound gcc;
 #        cargo install aardvark-dns --version 2.1.0 --root /opt/aardvark (else skipped)
 set -euo pipefail

@@ -108,6 +108,15 @@ only = [w for w in os.environ.get("BENCH_SERVERS", "").split(",") if w]
 if only:
     servers = {n: v for n, v in servers.items() if any(w in n for w in only)}
 profile = os.environ.get("BENCH_PROFILE")
+# BENCH_PIN=S:C pins every server (all its threads) to CPU S and dnsperf to CPU C, the
+# same for all servers: without it the scheduler's placement of dnsperf's threads and
+# the server's decides how many wakeups cross CPUs, which moves everyone's CPU per query.
+pin = os.environ.get("BENCH_PIN")
+if pin:
+    server_cpu, client_cpu = pin.split(":")
+    for name, (pid, prefix) in list(servers.items()):
+        sh(f"taskset -a -p -c {server_cpu} {pid}")
+        servers[name] = (pid, prefix.replace("dnsperf ", f"taskset -c {client_cpu} dnsperf ", 1))
 for rep in range(REPS):
     for name, (pid, prefix) in servers.items():
         print(f"# rep {rep}: {name}", file=sys.stderr, flush=True)

@@ -7,7 +7,6 @@
 //! Buffers belong to the thread, not to sockets: a thousand idle listeners cost an
 //! epoll entry and a map entry each.
 
-use std::collections::HashMap;
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -17,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap as HashMap;
 use tokio::runtime::Handle;
 
 use crate::fastpath;
@@ -94,7 +94,7 @@ impl UdpLoop {
         let lp = Arc::new(Self {
             // SAFETY: fd is a fresh descriptor nobody else owns.
             epoll: unsafe { OwnedFd::from_raw_fd(fd) },
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
             next_token: AtomicU64::new(0),
             general_in_flight: Arc::new(AtomicUsize::new(0)),
         });
@@ -408,6 +408,7 @@ mod tests {
 
     use crate::serve::serve_udp;
     use crate::test_support::one_network_zone;
+    use crate::zone::{EndpointNames, View};
     use crate::Resolver;
 
     use super::*;
@@ -473,5 +474,37 @@ mod tests {
         client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
         assert!(tokio::task::block_in_place(|| ask(&client, server, 3, "redis.", RecordType::A)).is_none());
         UdpSocket::bind(server).expect("the listener's fd is closed");
+    }
+
+    /// A change of the zone reaches the next question on a served socket: here `c`
+    /// moves to network `m`, where `db` is, and leaves `redis`'s network.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn zone_changes_reach_the_next_question() {
+        let resolver = resolver();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = socket.local_addr().unwrap();
+        let task = serve_udp(resolver.clone(), Arc::from("c"), socket).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let a =
+            |id, name| tokio::task::block_in_place(|| ask(&client, server, id, name, RecordType::A)).unwrap();
+        assert_eq!(a(1, "redis.").answers.len(), 1);
+        resolver.update_zone(|z| {
+            let db = EndpointNames {
+                network_id: "m",
+                network_name: "other",
+                container_name: "db",
+                short_id: "db",
+                hostname: "db",
+                aliases: &[],
+                addresses: &["172.19.0.2".parse().unwrap()],
+            };
+            z.set_container("db", &[db], None);
+            z.set_container("c", &[], Some(View { networks: vec!["m".into()], ..Default::default() }));
+        });
+        let db = a(2, "db.");
+        assert_eq!(db.answers[0].data, RData::A("172.19.0.2".parse::<Ipv4Addr>().unwrap().into()));
+        assert!(a(3, "redis.").answers.is_empty(), "redis is on a network c has left");
+        task.abort();
     }
 }
