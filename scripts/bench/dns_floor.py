@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Body of scripts/bench-dns-floor.sh, run inside a throwaway namespace.
 
-Serves dnsperf at a fixed 20,000 qps from loop_floor.c's modes (no DNS: each answer is
-the query with QR set) and reports each loop's CPU time per query, from the server's
+Serves dnsperf at a fixed 20,000 qps from the naive responder and loop_floor.c's modes
+(no DNS: each answer is the query with QR set) and reports each loop's CPU time per query, from the server's
 /proc/PID/schedstat, with server and dnsperf pinned to the same CPU and to different
 CPUs. Reps interleaved; prints medians and the ratio to the naive loop.
 """
@@ -12,13 +12,16 @@ REPS = int(sys.argv[1]); SECS = int(sys.argv[2])
 ROOT = os.path.dirname(os.path.abspath(__file__)); TMP = "/run/dnsfloor"; os.makedirs(TMP, exist_ok=True)
 subprocess.run("ip link set lo up", shell=True, check=True)
 modes = ["naive", "mmsg", "sendto"]
+subprocess.run(["gcc", "-O2", "-o", f"{TMP}/naive", f"{ROOT}/naive_responder.c"], check=True)
 cc = ["gcc", "-O2", "-o", f"{TMP}/loop_floor", f"{ROOT}/loop_floor.c"]
 if os.path.exists("/usr/include/liburing.h"):
     cc[2:2] = ["-DWITH_URING"]; cc.append("-luring"); modes.append("uring")
 subprocess.run(cc, check=True)
+def command(mode, port):
+    return [f"{TMP}/naive", str(port)] if mode == "naive" else [f"{TMP}/loop_floor", mode, str(port)]
 with open(f"{TMP}/q.txt", "w") as f:
     f.writelines(f"n{i}.example A\n" for i in range(200))
-procs = {m: subprocess.Popen(["taskset", "-c", "0", f"{TMP}/loop_floor", m, str(6001 + i)]) for i, m in enumerate(modes)}
+procs = {m: subprocess.Popen(["taskset", "-c", "0", *command(m, 6001 + i)]) for i, m in enumerate(modes)}
 def runtime_ns(pid): return int(open(f"/proc/{pid}/schedstat").read().split()[0])
 results = {}  # (placement, mode) -> [µs per query]
 try:

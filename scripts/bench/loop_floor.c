@@ -1,8 +1,7 @@
 /* What a UDP serving loop costs the kernel with no DNS at all: every mode answers by
  * setting the QR bit and sending the datagram back. Used by scripts/bench-dns-floor.sh
- * to compare the naive responder's loop with the multiplexed loops a resolver for many
- * sockets can use. usage: loop_floor MODE PORT
- *   naive   blocking recvfrom + sendto (the bench's floor, scripts/bench/naive_responder.c)
+ * to compare with the naive responder (naive_responder.c, blocking recvfrom + sendto) the
+ * multiplexed loops a resolver for many sockets can use. usage: loop_floor MODE PORT
  *   mmsg    epoll_wait + recvmmsg + sendmmsg (netctl's UDP loop, without the lookup)
  *   sendto  epoll_wait + recvmmsg + one sendto per answer
  *   uring   io_uring: multishot recvmsg into a provided-buffer ring, sendmsg per answer,
@@ -17,22 +16,11 @@
 #define VLEN 32
 #define BUFSZ 2048
 
-static int bound(int port, int flags) {
-    int s = socket(AF_INET, SOCK_DGRAM | flags, 0);
+static int bound(int port) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); exit(1); }
     return s;
-}
-
-static void naive(int s) {
-    unsigned char buf[BUFSZ];
-    for (;;) {
-        struct sockaddr_in6 peer; socklen_t len = sizeof peer;
-        ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&peer, &len);
-        if (n < 12) continue;
-        buf[2] |= 0x80;
-        sendto(s, buf, n, 0, (struct sockaddr *)&peer, len);
-    }
 }
 
 static void multiplexed(int s, int one_sendto_each) {
@@ -124,13 +112,12 @@ static void uring(int s) {
 #endif
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: %s naive|mmsg|sendto|uring PORT\n", argv[0]); return 2; }
+    if (argc != 3) { fprintf(stderr, "usage: %s mmsg|sendto|uring PORT\n", argv[0]); return 2; }
     int port = atoi(argv[2]);
-    if (!strcmp(argv[1], "naive")) naive(bound(port, 0));
-    else if (!strcmp(argv[1], "mmsg")) multiplexed(bound(port, SOCK_NONBLOCK), 0);
-    else if (!strcmp(argv[1], "sendto")) multiplexed(bound(port, SOCK_NONBLOCK), 1);
+    if (!strcmp(argv[1], "mmsg")) multiplexed(bound(port), 0);
+    else if (!strcmp(argv[1], "sendto")) multiplexed(bound(port), 1);
 #ifdef WITH_URING
-    else if (!strcmp(argv[1], "uring")) uring(bound(port, SOCK_NONBLOCK));
+    else if (!strcmp(argv[1], "uring")) uring(bound(port));
 #endif
     else { fprintf(stderr, "unknown mode %s\n", argv[1]); return 2; }
 }
