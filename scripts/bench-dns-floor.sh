@@ -2,7 +2,7 @@
 # What the UDP serving loop alone costs (issue 4's CPU-per-query target): the naive
 # responder's blocking recvfrom+sendto against the multiplexed loops a resolver with a
 # socket per container can use (epoll+recvmmsg+sendmmsg as netctl's, epoll+recvmmsg+
-# sendto, io_uring), none doing any DNS, with dnsperf at 20,000 qps pinned to the
+# sendto, io_uring) and a batched loop on one blocking socket, none doing any DNS, with dnsperf at 20,000 qps pinned to the
 # server's CPU and to the other one. Medians of interleaved reps.
 #
 # usage: sudo scripts/bench-dns-floor.sh [REPS=3] [SECONDS=10]

@@ -11,7 +11,7 @@ import os, re, statistics as st, subprocess, sys
 REPS = int(sys.argv[1]); SECS = int(sys.argv[2])
 ROOT = os.path.dirname(os.path.abspath(__file__)); TMP = "/run/dnsfloor"; os.makedirs(TMP, exist_ok=True)
 subprocess.run("ip link set lo up", shell=True, check=True)
-modes = ["naive", "mmsg", "sendto"]
+modes = ["naive", "mmsg", "block", "sendto"]
 subprocess.run(["gcc", "-O2", "-o", f"{TMP}/naive", f"{ROOT}/naive_responder.c"], check=True)
 cc = ["gcc", "-O2", "-o", f"{TMP}/loop_floor", f"{ROOT}/loop_floor.c"]
 if os.path.exists("/usr/include/liburing.h"):

@@ -3,6 +3,8 @@
  * to compare with the naive responder (naive_responder.c, blocking recvfrom + sendto) the
  * multiplexed loops a resolver for many sockets can use. usage: loop_floor MODE PORT
  *   mmsg    epoll_wait + recvmmsg + sendmmsg (netctl's UDP loop, without the lookup)
+ *   block   blocking recvmmsg (MSG_WAITFORONE) + sendmmsg on its one socket: what a
+ *           thread per container's socket would do, batched
  *   sendto  epoll_wait + recvmmsg + one sendto per answer
  *   uring   io_uring: multishot recvmsg into a provided-buffer ring, sendmsg per answer,
  *           one io_uring_enter per wakeup (built only with -DWITH_URING -luring) */
@@ -16,17 +18,22 @@
 #define VLEN 32
 #define BUFSZ 2048
 
-static int bound(int port) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+static int bound(int port, int flags) {
+    int s = socket(AF_INET, SOCK_DGRAM | flags, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); exit(1); }
     return s;
 }
 
-static void multiplexed(int s, int one_sendto_each) {
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN};
-    epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+/* one_sendto_each: a sendto per answer instead of one sendmmsg; blocking: no epoll, the
+ * socket is blocking and recvmmsg waits for the first datagram. */
+static void batched(int s, int one_sendto_each, int blocking) {
+    int ep = -1;
+    if (!blocking) { /* an epoll watching the socket costs a callback per datagram */
+        ep = epoll_create1(0);
+        struct epoll_event ev = {.events = EPOLLIN};
+        epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    }
     static char bufs[VLEN][BUFSZ];
     static struct sockaddr_in6 names[VLEN];
     static struct iovec iov[VLEN], oiov[VLEN];
@@ -38,9 +45,9 @@ static void multiplexed(int s, int one_sendto_each) {
     }
     for (;;) {
         struct epoll_event evs[64];
-        if (epoll_wait(ep, evs, 64, -1) <= 0) continue;
+        if (!blocking && epoll_wait(ep, evs, 64, -1) <= 0) continue;
         for (int i = 0; i < VLEN; i++) in[i].msg_hdr.msg_namelen = sizeof names[0];
-        int n = recvmmsg(s, in, VLEN, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(s, in, VLEN, blocking ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
         for (int i = 0; i < n; i++) {
             bufs[i][2] |= 0x80;
             if (one_sendto_each) {
@@ -112,12 +119,13 @@ static void uring(int s) {
 #endif
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: %s mmsg|sendto|uring PORT\n", argv[0]); return 2; }
+    if (argc != 3) { fprintf(stderr, "usage: %s mmsg|block|sendto|uring PORT\n", argv[0]); return 2; }
     int port = atoi(argv[2]);
-    if (!strcmp(argv[1], "mmsg")) multiplexed(bound(port), 0);
-    else if (!strcmp(argv[1], "sendto")) multiplexed(bound(port), 1);
+    if (!strcmp(argv[1], "mmsg")) batched(bound(port, SOCK_NONBLOCK), 0, 0);
+    else if (!strcmp(argv[1], "block")) batched(bound(port, 0), 0, 1);
+    else if (!strcmp(argv[1], "sendto")) batched(bound(port, SOCK_NONBLOCK), 1, 0);
 #ifdef WITH_URING
-    else if (!strcmp(argv[1], "uring")) uring(bound(port));
+    else if (!strcmp(argv[1], "uring")) uring(bound(port, SOCK_NONBLOCK));
 #endif
     else { fprintf(stderr, "unknown mode %s\n", argv[1]); return 2; }
 }
