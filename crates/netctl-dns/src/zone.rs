@@ -5,7 +5,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Name, RecordType};
 use rand::seq::SliceRandom;
 use smallvec::SmallVec;
 
@@ -395,26 +395,13 @@ fn rotate_randomly(addrs: &mut [IpAddr]) {
     addrs.rotate_left(rand::random_range(0..addrs.len()));
 }
 
+/// The address a reverse name stands for: `4.3.2.1.in-addr.arpa` → 1.2.3.4. A
+/// partial name (a whole subnet, `3.2.1.in-addr.arpa`) stands for none.
 fn parse_reverse(name: &str) -> Option<IpAddr> {
-    if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
-        let parts: Vec<&str> = rest.split('.').collect();
-        if parts.len() != 4 {
-            return None;
-        }
-        let octets: Vec<u8> = parts.iter().rev().map(|p| p.parse().ok()).collect::<Option<_>>()?;
-        return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
-    }
-    let rest = name.strip_suffix(".ip6.arpa")?;
-    let nibbles: Vec<u8> =
-        rest.split('.').rev().map(|n| u8::from_str_radix(n, 16).ok()).collect::<Option<_>>()?;
-    if nibbles.len() != 32 {
-        return None;
-    }
-    let mut bytes = [0u8; 16];
-    for (i, pair) in nibbles.chunks(2).enumerate() {
-        bytes[i] = (pair[0] << 4) | pair[1];
-    }
-    Some(IpAddr::from(bytes))
+    let mut name = Name::from_ascii(name).ok()?;
+    name.set_fqdn(true);
+    let net = name.parse_arpa_name().ok()?;
+    (net.prefix_len() == net.max_prefix_len()).then(|| net.addr())
 }
 
 #[cfg(test)]
@@ -425,31 +412,33 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn zone() -> Zone {
-        let mut b = ZoneBuilder::default();
-        b.add_network("na", "net-a");
-        b.add_network("nb", "net-b");
-        let ep = |net: &'static str,
-                  netname: &'static str,
-                  name: &'static str,
-                  aliases: &'static [String],
-                  addr: &'static [IpAddr]| EndpointNames {
+    /// `name`'s endpoint on network `net` (called `netname`); its short id and
+    /// hostname are 0123456789ab.
+    fn endpoint<'a>(
+        net: &'a str,
+        netname: &'a str,
+        name: &'a str,
+        aliases: &'a [String],
+        addresses: &'a [IpAddr],
+    ) -> EndpointNames<'a> {
+        EndpointNames {
             network_id: net,
             network_name: netname,
             container_name: name,
             short_id: "0123456789ab",
             hostname: "0123456789ab",
             aliases,
-            addresses: addr,
-        };
-        static RA: std::sync::OnceLock<Vec<IpAddr>> = std::sync::OnceLock::new();
-        static RB: std::sync::OnceLock<Vec<IpAddr>> = std::sync::OnceLock::new();
-        static DB: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-        let ra = RA.get_or_init(|| vec![ip("172.18.0.2")]);
-        let rb = RB.get_or_init(|| vec![ip("172.19.0.2")]);
-        let db = DB.get_or_init(|| vec!["db".to_string()]);
-        b.add_endpoint(&ep("na", "net-a", "redis", &[], ra));
-        b.add_endpoint(&ep("nb", "net-b", "other", db, rb));
+            addresses,
+        }
+    }
+
+    fn zone() -> Zone {
+        let mut b = ZoneBuilder::default();
+        b.add_network("na", "net-a");
+        b.add_network("nb", "net-b");
+        let (ra, rb, db) = ([ip("172.18.0.2")], [ip("172.19.0.2")], ["db".to_string()]);
+        b.add_endpoint(&endpoint("na", "net-a", "redis", &[], &ra));
+        b.add_endpoint(&endpoint("nb", "net-b", "other", &db, &rb));
         b.add_view("ca", View { networks: vec!["na".into()], ..Default::default() });
         b.add_view("cb", View { networks: vec!["nb".into()], ..Default::default() });
         b.add_view("cab", View { networks: vec!["na".into(), "nb".into()], ..Default::default() });
@@ -464,25 +453,15 @@ mod tests {
         let ips = [ip("172.18.0.2")];
         let moved = [ip("172.18.0.9")];
         let aliases = ["db".to_string(), "cache".to_string()];
-        let ep = |addresses: &'static [IpAddr], aliases: &'static [String]| EndpointNames {
-            network_id: "na",
-            network_name: "net-a",
-            container_name: "redis",
-            short_id: "0123456789ab",
-            hostname: "0123456789ab",
-            aliases,
-            addresses,
-        };
-        let (ips, moved, aliases): (&'static [IpAddr], &'static [IpAddr], &'static [String]) =
-            (Box::leak(Box::new(ips)), Box::leak(Box::new(moved)), Box::leak(Box::new(aliases)));
+        let ep = |addresses, aliases| endpoint("na", "net-a", "redis", aliases, addresses);
         let view = || View { networks: vec!["na".into()], ..Default::default() };
         let mut b = ZoneBuilder::default();
         b.add_container("asker", &[], view());
-        b.add_container("r", &[ep(ips, aliases)], view());
+        b.add_container("r", &[ep(&ips, &aliases)], view());
         let mut z = b.build();
         assert_eq!(z.lookup("asker", "db", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
         // New address, one alias fewer: the old ones are gone, as in a rebuild.
-        z.set_container("r", &[ep(moved, &aliases[..1])], Some(view()));
+        z.set_container("r", &[ep(&moved, &aliases[..1])], Some(view()));
         assert_eq!(z.lookup("asker", "redis", RecordType::A), Answer::Addrs(vec![ip("172.18.0.9")]));
         assert_eq!(z.lookup("asker", "db", RecordType::A), Answer::Addrs(vec![ip("172.18.0.9")]));
         assert_eq!(z.lookup("asker", "cache", RecordType::A), Answer::NxDomain);
@@ -501,15 +480,7 @@ mod tests {
     #[test]
     fn a_network_made_again_under_its_name_answers_name_dot_network() {
         let addrs = [ip("172.30.0.2")];
-        let ep = |network_id: &'static str| EndpointNames {
-            network_id,
-            network_name: "net",
-            container_name: "redis",
-            short_id: "0123456789ab",
-            hostname: "0123456789ab",
-            aliases: &[],
-            addresses: Box::leak(Box::new(addrs)),
-        };
+        let ep = |network_id| endpoint(network_id, "net", "redis", &[], &addrs);
         let mut z = ZoneBuilder::default().build();
         z.set_container("r", &[ep("old")], Some(View { networks: vec!["old".into()], ..Default::default() }));
         z.set_container("r", &[], None);
