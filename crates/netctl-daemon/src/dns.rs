@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use netctl_dns::serve::{serve_tcp, serve_udp};
-use netctl_dns::zone::{EndpointNames, View};
+use netctl_dns::zone::{EndpointNames, View, Zone};
 use netctl_dns::ZoneBuilder;
 use netctl_kernel::dns_redirect::{install_dns_redirect, remove_dns_redirect, RESOLVER_IP};
 use netctl_kernel::netns::{open_netns, run_in_netns};
@@ -79,34 +79,38 @@ impl Daemon {
         for net in registry.networks().filter(|n| !n.builtin) {
             b.add_network(&net.id, &net.name);
         }
+        let mut zone = b.build();
         for c in registry.containers() {
-            let (addresses, view) = self.container_names(registry, c);
-            b.add_container(&c.id, &resolvable_endpoints(registry, c, &addresses), view);
+            self.put_container(&mut zone, registry, c);
         }
-        self.resolver.set_zone(b.build());
+        self.resolver.set_zone(zone);
     }
 
     /// One container joined, left, or changed: its names and view, and the views of
-    /// the containers linking to it, are replaced in place, in time that does not grow
-    /// with the number of containers.
+    /// the containers linking to it, are replaced in place; the zone's work does not
+    /// grow with the number of containers.
     pub(crate) fn refresh_dns_for(&self, registry: &Registry, container_id: &str) {
         let linkers: Vec<&Container> = registry
             .containers()
             .filter(|c| c.links.iter().any(|l| l.container_id == container_id))
             .collect();
+        let changed = registry.container(container_id);
         self.resolver.update_zone(|zone| {
-            match registry.container(container_id) {
-                Some(c) => {
-                    let (addresses, view) = self.container_names(registry, c);
-                    zone.set_container(&c.id, &resolvable_endpoints(registry, c, &addresses), Some(view));
-                }
-                None => zone.set_container(container_id, &[], None),
+            if changed.is_none() {
+                zone.set_container(container_id, &[], None);
             }
-            for c in linkers {
-                let (addresses, view) = self.container_names(registry, c);
-                zone.set_container(&c.id, &resolvable_endpoints(registry, c, &addresses), Some(view));
+            for c in changed.into_iter().chain(linkers) {
+                self.put_container(zone, registry, c);
             }
         });
+    }
+
+    /// Sets the container's names (none while it is not answered,
+    /// `Container::answers_names`) and its view in `zone`.
+    fn put_container(&self, zone: &mut Zone, registry: &Registry, c: &Container) {
+        let (addresses, view) = self.container_names(registry, c);
+        let endpoints = if c.answers_names() { endpoint_names(registry, c, &addresses) } else { Vec::new() };
+        zone.set_container(&c.id, &endpoints, Some(view));
     }
 
     /// The addresses of each of the container's endpoints on user-defined networks,
@@ -264,19 +268,6 @@ impl Daemon {
 }
 
 pub type Listeners = std::sync::Mutex<HashMap<String, Listener>>;
-
-/// The endpoints whose names the zone answers: none while the container is not
-/// answered (`Container::answers_names`).
-fn resolvable_endpoints<'a>(
-    registry: &'a Registry,
-    c: &'a Container,
-    addresses: &'a [Vec<IpAddr>],
-) -> Vec<EndpointNames<'a>> {
-    if !c.answers_names() {
-        return Vec::new();
-    }
-    endpoint_names(registry, c, addresses)
-}
 
 /// The container's endpoints on user-defined networks as the zone takes them;
 /// `addresses` is `container_names`' list, in the same order.

@@ -121,12 +121,6 @@ impl ZoneBuilder {
         self.zone.set_view(container_id, view);
     }
 
-    /// A container's endpoints and view, remembered so `Zone::set_container` can
-    /// replace them later.
-    pub fn add_container(&mut self, container_id: &str, endpoints: &[EndpointNames<'_>], view: View) {
-        self.zone.set_container(container_id, endpoints, Some(view));
-    }
-
     pub fn build(self) -> Zone {
         self.zone
     }
@@ -455,10 +449,9 @@ mod tests {
         let aliases = ["db".to_string(), "cache".to_string()];
         let ep = |addresses, aliases| endpoint("na", "net-a", "redis", aliases, addresses);
         let view = || View { networks: vec!["na".into()], ..Default::default() };
-        let mut b = ZoneBuilder::default();
-        b.add_container("asker", &[], view());
-        b.add_container("r", &[ep(&ips, &aliases)], view());
-        let mut z = b.build();
+        let mut z = Zone::default();
+        z.set_container("asker", &[], Some(view()));
+        z.set_container("r", &[ep(&ips, &aliases)], Some(view()));
         assert_eq!(z.lookup("asker", "db", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
         // New address, one alias fewer: the old ones are gone, as in a rebuild.
         z.set_container("r", &[ep(&moved, &aliases[..1])], Some(view()));
