@@ -215,8 +215,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5); s.sendt
     assert!(isolated());
     sb.sh("nft flush ruleset").ok();
     assert!(sb.sh("nft list table inet netctl").code != 0, "flushed");
-    // (Whether traffic between the bridges then flows is the kernel's business; in
-    // about 1 run of 6 it stayed blocked for 10 s, which is not understood yet.)
+    assert!(!isolated(), "with the rules flushed, networks are not isolated");
     sb.netctl("firewall reload").ok();
     assert!(sb.sh("nft list chain inet netctl published").ok().stdout.contains("dport 8080"));
     assert!(isolated());

@@ -262,3 +262,43 @@ fn one_daemon_per_state_dir() {
     let no_daemon = sb.netctl("network ls").fail();
     assert!(no_daemon.stderr.contains("Is the daemon running?"), "{}", no_daemon.stderr);
 }
+
+/// The bridge's hardware address never moves. Left to the kernel it would follow
+/// the lowest address among the ports, and a container that had cached the old one
+/// for its gateway would lose the gateway until its ARP entry expired.
+#[test]
+fn the_gateway_keeps_its_address_as_containers_come_and_go() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    sb.netctl("network create gw-net").ok();
+    let bridge = bridge_of(&sb, "gw-net");
+    let address = |b: &str| sb.link(b).expect("bridge exists")["address"].as_str().unwrap().to_string();
+    let gateway_mac = address(&bridge);
+    let gateway = sb.ipv4_of(&bridge)[0].split('/').next().unwrap().to_string();
+    sb.netctl("run -d --name c1 --net gw-net -- sleep 1000").ok();
+    sb.netctl(&format!("exec c1 -- ping -c 1 -W 1 {gateway}")).ok();
+    // The lowest unicast address there is: the kernel would move the bridge to it.
+    sb.netctl("run -d --name c2 --net gw-net --mac-address 02:00:00:00:00:01 -- sleep 1000").ok();
+    assert_eq!(address(&bridge), gateway_mac);
+    sb.netctl(&format!("exec c1 -- ping -c 1 -W 1 {gateway}")).ok();
+    let cached = sb.netctl(&format!("exec c1 -- ip -j neigh show {gateway}")).ok().json();
+    assert_eq!(cached[0]["lladdr"], gateway_mac.as_str(), "c1 reaches its gateway at the address it cached");
+    sb.netctl("rm -f c2").ok();
+    assert_eq!(address(&bridge), gateway_mac);
+    sb.restart_daemon();
+    assert_eq!(address(&bridge), gateway_mac, "a restart keeps it");
+
+    // A bridge whose address was left to the kernel (an older netctl made it so) is
+    // pinned at start to the address it has.
+    sb.netctl("network create old-net").ok();
+    let old = bridge_of(&sb, "old-net");
+    let marker = format!("netctl:{}", id_of(&sb, "old-net"));
+    sb.stop_daemon();
+    sb.sh(&format!("ip link del {old} && ip link add {old} type bridge && ip link set {old} alias {marker}"))
+        .ok();
+    sb.start_daemon();
+    let pinned = address(&old);
+    sb.sh(&format!("ip link add low0 address 02:00:00:00:00:00 type veth peer name low1 && ip link set low0 master {old}")).ok();
+    assert_eq!(address(&old), pinned);
+    assert!(sb.daemon_log().contains("address_pinned: true"), "{}", sb.daemon_log());
+}

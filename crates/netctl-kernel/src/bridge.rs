@@ -22,6 +22,24 @@ impl BridgeSpec<'_> {
     pub fn marker(&self) -> String {
         format!("{OWNER_MARKER_PREFIX}{}", self.network_id)
     }
+
+    /// The bridge's hardware address, given at creation so that it never changes.
+    /// Left to the kernel, a bridge takes the lowest address among its ports, which
+    /// moves as containers come and go; a container that cached the old one for its
+    /// gateway then sends frames the host drops as not its own, and loses the
+    /// gateway until its ARP entry expires (up to about a minute). Docker pins its
+    /// bridges' addresses for the same reason. Derived from the network id, so a
+    /// bridge made again after a reboot has the same one.
+    pub fn mac(&self) -> [u8; 6] {
+        // FNV-1a: any id string gives a stable, well-spread value.
+        let hash = self
+            .network_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        let h = hash.to_be_bytes();
+        // Locally administered, unicast.
+        [0x02, h[0], h[1], h[2], h[3], h[4]]
+    }
 }
 
 /// What `ensure_bridge` had to mend.
@@ -30,11 +48,14 @@ pub struct BridgeRepair {
     pub created: bool,
     pub addresses_added: Vec<IpNetwork>,
     pub brought_up: bool,
+    /// A bridge made before addresses were given at creation had its current
+    /// address pinned, so that the containers' cached gateway address stays right.
+    pub address_pinned: bool,
 }
 
 impl BridgeRepair {
     pub fn is_noop(&self) -> bool {
-        !self.created && self.addresses_added.is_empty() && !self.brought_up
+        !self.created && self.addresses_added.is_empty() && !self.brought_up && !self.address_pinned
     }
 }
 
@@ -42,7 +63,7 @@ impl Netlink {
     /// Creates the bridge with its addresses, up. On any failure after the link
     /// exists, the link is deleted again so nothing is left half made.
     pub async fn create_bridge(&self, spec: &BridgeSpec<'_>) -> Result<u32> {
-        let msg = LinkBridge::new(spec.name).mtu(spec.mtu).build();
+        let msg = LinkBridge::new(spec.name).mtu(spec.mtu).address(spec.mac().to_vec()).build();
         self.handle
             .link()
             .add(msg)
@@ -73,13 +94,19 @@ impl Netlink {
     }
 
     /// Makes the bridge exist as specified: created if missing, its addresses and
-    /// MTU set and up. Addresses someone else added are left alone.
+    /// MTU set and up, its hardware address fixed. Addresses someone else added are
+    /// left alone.
     pub async fn ensure_bridge(&self, spec: &BridgeSpec<'_>) -> Result<BridgeRepair> {
         let Some(link) = self.link_by_name(spec.name).await? else {
             self.create_bridge(spec).await?;
             return Ok(BridgeRepair { created: true, ..Default::default() });
         };
         let mut repair = BridgeRepair::default();
+        if link.address != spec.mac() {
+            // Not ours to change now: containers on it have cached the current one.
+            self.set_address(link.index, &link.address).await?;
+            repair.address_pinned = true;
+        }
         let present = self.addresses(link.index).await?;
         for addr in spec.addresses {
             if !present.contains(addr) {

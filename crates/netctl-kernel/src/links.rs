@@ -16,6 +16,8 @@ pub struct LinkInfo {
     pub mtu: u32,
     /// Administratively up (IFF_UP).
     pub up: bool,
+    /// The hardware address; empty for links without one.
+    pub address: Vec<u8>,
 }
 
 impl LinkInfo {
@@ -27,12 +29,14 @@ impl LinkInfo {
             alias: None,
             mtu: 0,
             up: msg.header.flags.contains(LinkFlags::Up),
+            address: Vec::new(),
         };
         for attr in msg.attributes {
             match attr {
                 LinkAttribute::IfName(name) => info.name = name,
                 LinkAttribute::IfAlias(alias) => info.alias = Some(alias),
                 LinkAttribute::Mtu(mtu) => info.mtu = mtu,
+                LinkAttribute::Address(address) => info.address = address,
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         if let NlLinkInfo::Kind(kind) = i {
@@ -110,6 +114,18 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| KernelError::netlink(format!("set alias of link {index}"), e))
+    }
+
+    /// Sets the hardware address, which also keeps the kernel from choosing
+    /// another one later (a bridge otherwise follows its ports').
+    pub async fn set_address(&self, index: u32, address: &[u8]) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).address(address.to_vec()).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink(format!("set hardware address of link {index}"), e))
     }
 
     pub async fn set_link_up(&self, index: u32, mtu: Option<u32>) -> Result<()> {
