@@ -2,6 +2,7 @@
 //! then the veth pair, then the record; each step undone if a later one fails.
 
 use std::net::IpAddr;
+use std::os::fd::OwnedFd;
 
 use ipnetwork::IpNetwork;
 use netctl_kernel::{EndpointSpec, Netlink};
@@ -118,12 +119,15 @@ impl Daemon {
             gateway: default_route.then_some(subnet.gateway),
         };
         let made = match netctl_kernel::netns::open_netns(netns_path) {
-            Ok(ns) => self.netlink.create_endpoint(inside, &ns, &spec).await,
+            Ok(ns) => self.netlink.create_endpoint(inside, &ns, &spec).await.map(|()| ns),
             Err(e) => Err(e),
         };
-        if let Err(e) = made {
-            registry.address_book(&net.id).release(ip);
-            return Err(e.into());
+        match made {
+            Ok(ns) => announce(ns.into(), &ep.ifname, mac, ip),
+            Err(e) => {
+                registry.address_book(&net.id).release(ip);
+                return Err(e.into());
+            }
         }
         Ok(ep)
     }
@@ -265,4 +269,16 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// Tells whoever cached another MAC for `ip` (a container removed a moment ago held
+/// it) about this one, in the background: the API does not wait for it.
+fn announce(ns: OwnedFd, ifname: &str, mac: [u8; 6], ip: IpAddr) {
+    let IpAddr::V4(ip) = ip else { return };
+    let ifname = ifname.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = netctl_kernel::announce::announce_ipv4(ns, ifname, mac, ip).await {
+            tracing::warn!(%ip, error = %e, "cannot announce the address");
+        }
+    });
 }
