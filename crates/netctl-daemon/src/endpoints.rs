@@ -123,7 +123,7 @@ impl Daemon {
             Err(e) => Err(e),
         };
         match made {
-            Ok(ns) => announce(ns.into(), &ep.ifname, mac, ip),
+            Ok(ns) => self.announce(ns.into(), &ep, mac, ip).await,
             Err(e) => {
                 registry.address_book(&net.id).release(ip);
                 return Err(e.into());
@@ -271,14 +271,13 @@ impl Daemon {
     }
 }
 
-/// Tells whoever cached another MAC for `ip` (a container removed a moment ago held
-/// it) about this one, in the background: the API does not wait for it.
-fn announce(ns: OwnedFd, ifname: &str, mac: [u8; 6], ip: IpAddr) {
-    let IpAddr::V4(ip) = ip else { return };
-    let ifname = ifname.to_string();
-    tokio::spawn(async move {
-        if let Err(e) = netctl_kernel::announce::announce_ipv4(ns, ifname, mac, ip).await {
+impl Daemon {
+    /// Tells whoever cached another MAC for `ip` (a container removed a moment ago
+    /// held it) about this endpoint's. A failure costs only that, so it is logged.
+    async fn announce(&self, ns: OwnedFd, ep: &Endpoint, mac: [u8; 6], ip: IpAddr) {
+        let IpAddr::V4(ip) = ip else { return };
+        if let Err(e) = self.netlink.announce_ipv4(ns, &ep.host_ifname, ep.ifname.clone(), mac, ip).await {
             tracing::warn!(%ip, error = %e, "cannot announce the address");
         }
-    });
+    }
 }

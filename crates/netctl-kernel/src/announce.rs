@@ -6,7 +6,7 @@
 //!
 //! The kernel's own announcement (arp_notify) goes out the instant the container
 //! end comes up, before the bridge has noticed the carrier on the host end and
-//! forwards anything from it, so it is lost; these are sent after.
+//! forwards anything from it, so it is lost; this one waits for the port.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -15,29 +15,78 @@ use std::time::Duration;
 
 use crate::error::{KernelError, Result};
 use crate::netns::run_in_netns;
+use crate::Netlink;
 
-/// The waits before each announcement: the first once the bridge port forwards
-/// (within milliseconds of creation), then at 0.5 s and 2 s in case one was lost.
-const ANNOUNCE_GAPS: [Duration; 3] =
-    [Duration::from_millis(50), Duration::from_millis(450), Duration::from_millis(1500)];
+/// When the announcement is repeated after the first, in case that one was lost.
+const REPEAT_GAPS: [Duration; 2] = [Duration::from_millis(500), Duration::from_millis(1500)];
+/// How long to wait for the bridge to forward from the new port. The kernel acts on
+/// a veth's carrier within a millisecond or so; past this, announce anyway.
+const PORT_FORWARDING_WAIT: Duration = Duration::from_millis(200);
 
-/// Announces `ip` at `mac` on `ifname` inside the namespace `ns`, a few times over
-/// two seconds. Fails only if the socket cannot be made; an endpoint that went away
-/// meanwhile ends the announcements quietly.
-pub async fn announce_ipv4(ns: OwnedFd, ifname: String, mac: [u8; 6], ip: Ipv4Addr) -> Result<()> {
-    let (socket, ifindex) =
-        tokio::task::spawn_blocking(move || run_in_netns(&ns, move || arp_socket(&ifname)))
+/// An address to announce, with the socket to announce it on.
+pub struct Announcement {
+    socket: OwnedFd,
+    ifindex: i32,
+    frame: [u8; 28],
+    ip: Ipv4Addr,
+}
+
+impl Netlink {
+    /// Announces `ip` at `mac` on `ifname` inside the namespace `ns`, whose veth's
+    /// host end is `host_ifname`: once the bridge forwards from that port, before
+    /// returning, so that the address is reachable when `run` or `connect` answers;
+    /// then twice more in the background over two seconds.
+    pub async fn announce_ipv4(
+        &self,
+        ns: OwnedFd,
+        host_ifname: &str,
+        ifname: String,
+        mac: [u8; 6],
+        ip: Ipv4Addr,
+    ) -> Result<()> {
+        let socket = tokio::task::spawn_blocking(move || run_in_netns(&ns, move || arp_socket(&ifname)));
+        self.wait_oper_up(host_ifname).await?;
+        let (socket, ifindex) = socket
             .await
             .map_err(|e| KernelError::Other { op: "announce address".into(), message: e.to_string() })??;
-    let frame = gratuitous_arp(mac, ip);
-    for gap in ANNOUNCE_GAPS {
-        tokio::time::sleep(gap).await;
-        if let Err(e) = send_broadcast(&socket, ifindex, &frame) {
-            tracing::debug!(%ip, error = %e, "announcement not sent; the endpoint is gone");
-            break;
+        let announcement = Announcement { socket, ifindex, frame: gratuitous_arp(mac, ip), ip };
+        if announcement.send() {
+            tokio::spawn(async move {
+                for gap in REPEAT_GAPS {
+                    tokio::time::sleep(gap).await;
+                    if !announcement.send() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn wait_oper_up(&self, ifname: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + PORT_FORWARDING_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if self.link_by_name(ifname).await?.is_some_and(|l| l.oper_up) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tracing::debug!(veth = ifname, "bridge port not up in time; announcing anyway");
+        Ok(())
+    }
+}
+
+impl Announcement {
+    /// False once the endpoint is gone.
+    fn send(&self) -> bool {
+        match send_broadcast(&self.socket, self.ifindex, &self.frame) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(ip = %self.ip, error = %e, "announcement not sent; the endpoint is gone");
+                false
+            }
         }
     }
-    Ok(())
 }
 
 /// An ARP packet socket (the kernel adds the Ethernet header) and the index of

@@ -1,5 +1,7 @@
 use futures::TryStreamExt;
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, State,
+};
 use rtnetlink::LinkUnspec;
 
 use crate::error::{KernelError, Result};
@@ -18,6 +20,9 @@ pub struct LinkInfo {
     pub up: bool,
     /// The hardware address; empty for links without one.
     pub address: Vec<u8>,
+    /// Operationally up (RFC 2863): the kernel has acted on the carrier, and a
+    /// bridge forwards what comes in on this link if it is one of its ports.
+    pub oper_up: bool,
 }
 
 impl LinkInfo {
@@ -30,6 +35,7 @@ impl LinkInfo {
             mtu: 0,
             up: msg.header.flags.contains(LinkFlags::Up),
             address: Vec::new(),
+            oper_up: false,
         };
         for attr in msg.attributes {
             match attr {
@@ -37,6 +43,7 @@ impl LinkInfo {
                 LinkAttribute::IfAlias(alias) => info.alias = Some(alias),
                 LinkAttribute::Mtu(mtu) => info.mtu = mtu,
                 LinkAttribute::Address(address) => info.address = address,
+                LinkAttribute::OperState(state) => info.oper_up = state == State::Up,
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         if let NlLinkInfo::Kind(kind) = i {
