@@ -24,7 +24,7 @@ const REPEAT_GAPS: [Duration; 2] = [Duration::from_millis(500), Duration::from_m
 const PORT_FORWARDING_WAIT: Duration = Duration::from_millis(200);
 
 /// An address to announce, with the socket to announce it on.
-pub struct Announcement {
+struct Announcement {
     socket: OwnedFd,
     ifindex: i32,
     frame: [u8; 28],
