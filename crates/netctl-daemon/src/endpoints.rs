@@ -132,6 +132,15 @@ impl Daemon {
         Ok(ep)
     }
 
+    /// Tells whoever cached another MAC for `ip` (a container removed a moment ago
+    /// held it) about this endpoint's. A failure costs only that, so it is logged.
+    async fn announce(&self, ns: OwnedFd, ep: &Endpoint, mac: [u8; 6], ip: IpAddr) {
+        let IpAddr::V4(ip) = ip else { return };
+        if let Err(e) = self.netlink.announce_ipv4(ns, &ep.host_ifname, ep.ifname.clone(), mac, ip).await {
+            tracing::warn!(%ip, error = %e, "cannot announce the address");
+        }
+    }
+
     /// Removes the veth pair (the kernel takes both ends) and frees the address.
     pub(crate) async fn leave_network(&self, registry: &mut Registry, ep: &Endpoint) -> Result<()> {
         self.netlink.delete_link(&ep.host_ifname).await?;
@@ -268,16 +277,5 @@ impl Daemon {
                 .map_err(|e| DaemonError::Io(format!("write {}", files.resolv_conf().display()), e))?;
         }
         Ok(())
-    }
-}
-
-impl Daemon {
-    /// Tells whoever cached another MAC for `ip` (a container removed a moment ago
-    /// held it) about this endpoint's. A failure costs only that, so it is logged.
-    async fn announce(&self, ns: OwnedFd, ep: &Endpoint, mac: [u8; 6], ip: IpAddr) {
-        let IpAddr::V4(ip) = ip else { return };
-        if let Err(e) = self.netlink.announce_ipv4(ns, &ep.host_ifname, ep.ifname.clone(), mac, ip).await {
-            tracing::warn!(%ip, error = %e, "cannot announce the address");
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! rtnetlink (never by running `ip`); namespaces, veths, and the nftables firewall.
 
 mod addresses;
-pub mod announce;
+mod announce;
 mod bridge;
 pub mod dns_redirect;
 mod endpoint;

@@ -115,24 +115,14 @@ impl Netlink {
     /// is always set by a change of its own.
     pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).alias(alias.to_string()).build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| KernelError::netlink(format!("set alias of link {index}"), e))
+        self.change_link(msg, || format!("set alias of link {index}")).await
     }
 
     /// Sets the hardware address, which also keeps the kernel from choosing
     /// another one later (a bridge otherwise follows its ports').
     pub async fn set_address(&self, index: u32, address: &[u8]) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).address(address.to_vec()).build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| KernelError::netlink(format!("set hardware address of link {index}"), e))
+        self.change_link(msg, || format!("set hardware address of link {index}")).await
     }
 
     pub async fn set_link_up(&self, index: u32, mtu: Option<u32>) -> Result<()> {
@@ -140,11 +130,10 @@ impl Netlink {
         if let Some(mtu) = mtu {
             msg = msg.mtu(mtu);
         }
-        self.handle
-            .link()
-            .set(msg.build())
-            .execute()
-            .await
-            .map_err(|e| KernelError::netlink(format!("set link {index} up"), e))
+        self.change_link(msg.build(), || format!("set link {index} up")).await
+    }
+
+    async fn change_link(&self, msg: LinkMessage, op: impl FnOnce() -> String) -> Result<()> {
+        self.handle.link().set(msg).execute().await.map_err(|e| KernelError::netlink(op(), e))
     }
 }
