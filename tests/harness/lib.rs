@@ -16,6 +16,10 @@ use serde_json::Value;
 const SETUP: &str = r#"
 set -e
 for d in /run /var/lib/netctl /etc/netctl /etc/netns; do mount -t tmpfs tmpfs "$d"; done
+# The sandbox's own cgroup tree (its cgroup namespace's), where netctld puts
+# each container's cgroup.
+cg=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+if [ -n "$cg" ]; then umount -l "$cg"; mount -t cgroup2 cgroup2 "$cg"; fi
 mkdir -p /run/netns /run/netctl
 ip link set lo up
 echo ready
@@ -34,6 +38,9 @@ while True:
 
 pub struct Sandbox {
     holder: Child,
+    /// The sandbox's cgroup on the host (root of its cgroup namespace); removed
+    /// with everything under it when the sandbox goes.
+    cgroup: Option<PathBuf>,
     /// Host PID of the sandbox's PID 1, for nsenter.
     pid: u32,
     bin: PathBuf,
@@ -110,8 +117,10 @@ impl Sandbox {
         for d in ["/var/lib/netctl", "/etc/netctl", "/etc/netns"] {
             std::fs::create_dir_all(d).expect("mount point");
         }
+        let cgroup = new_test_cgroup();
         let mut cmd = Command::new("unshare");
         cmd.args([
+            "--cgroup",
             "--net",
             "--mount",
             "--pid",
@@ -127,10 +136,13 @@ impl Sandbox {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+        let procs = join_cgroup_file(cgroup.as_deref());
+        // SAFETY: between fork and exec: prctl(2) and write(2) on a descriptor
+        // opened before the fork, no allocation.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
+                join_cgroup(procs.as_ref())
             });
         }
         let mut holder = cmd.spawn().expect("unshare (util-linux) must be installed");
@@ -138,17 +150,26 @@ impl Sandbox {
         BufReader::new(holder.stdout.take().expect("piped")).read_line(&mut line).expect("sandbox setup");
         assert_eq!(line.trim(), "ready", "sandbox setup failed");
         let pid = child_of(holder.id()).expect("sandbox PID 1");
-        Sandbox { holder, pid, bin }
+        Sandbox { holder, cgroup, pid, bin }
     }
 
     /// Runs a shell script inside, with netctl and netctld on PATH.
     pub fn sh(&self, script: &str) -> Out {
         let path =
             format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display());
-        let output = Command::new("nsenter")
+        let mut cmd = Command::new("nsenter");
+        let procs = join_cgroup_file(self.cgroup.as_deref());
+        // SAFETY: between fork and exec: write(2) on a descriptor opened before
+        // the fork, no allocation. Inside the sandbox's cgroup first, so that its
+        // cgroup namespace is the sandbox's view too.
+        unsafe {
+            cmd.pre_exec(move || join_cgroup(procs.as_ref()));
+        }
+        let output = cmd
             .args([
                 "--target",
                 &self.pid.to_string(),
+                "--cgroup",
                 "--net",
                 "--mount",
                 "--pid",
@@ -269,6 +290,58 @@ impl Drop for Sandbox {
         }
         let _ = self.holder.kill();
         let _ = self.holder.wait();
+        if let Some(dir) = &self.cgroup {
+            remove_cgroup_tree(dir);
+        }
+    }
+}
+
+/// A fresh cgroup for one sandbox under `<cgroup2>/netctl-tests/`, or None on
+/// hosts without cgroup v2.
+fn new_test_cgroup() -> Option<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let out = Command::new("findmnt").args(["-n", "-t", "cgroup2", "-o", "TARGET"]).output().ok()?;
+    let mount = String::from_utf8_lossy(&out.stdout).lines().next()?.trim().to_string();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = PathBuf::from(mount).join("netctl-tests").join(format!("{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
+}
+
+fn join_cgroup_file(dir: Option<&std::path::Path>) -> Option<std::fs::File> {
+    dir.and_then(|d| std::fs::OpenOptions::new().write(true).open(d.join("cgroup.procs")).ok())
+}
+
+fn join_cgroup(procs: Option<&std::fs::File>) -> std::io::Result<()> {
+    if let Some(f) = procs {
+        // SAFETY: write(2) of a static byte string on an open descriptor.
+        if unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(f), b"0".as_ptr().cast(), 1) } != 1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Removes a cgroup and everything under it once its processes are gone (the
+/// sandbox's PID namespace takes them all with it, a moment after its PID 1).
+fn remove_cgroup_tree(dir: &std::path::Path) {
+    fn dirs_depth_first(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                dirs_depth_first(&e.path(), out);
+            }
+        }
+        out.push(dir.to_path_buf());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut all = Vec::new();
+        dirs_depth_first(dir, &mut all);
+        let failed = all.iter().filter(|d| std::fs::remove_dir(d).is_err()).count();
+        if failed == 0 || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -23,6 +23,8 @@ pub struct Config {
     pub exec_root: PathBuf,
     /// tracing filter, e.g. "info" or "netctl_daemon=debug".
     pub log_level: String,
+    /// cgroup (under the cgroup2 mount) that holds one cgroup per container.
+    pub cgroup_parent: String,
     pub network: NetworkConfig,
     pub dns: DnsConfig,
 }
@@ -78,6 +80,7 @@ impl Default for Config {
             data_root: "/var/lib/netctl".into(),
             exec_root: "/run/netctl".into(),
             log_level: "info".into(),
+            cgroup_parent: "netctl".into(),
             network: NetworkConfig::default(),
             dns: DnsConfig::default(),
         }

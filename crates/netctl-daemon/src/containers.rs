@@ -18,10 +18,11 @@ use netctl_model::network::DEFAULT_NETWORK;
 use netctl_model::ports::{parse_expose, parse_publish, ContainerPort, PortBinding};
 use netctl_model::{generated_name, id, ModelError, Network};
 
+use crate::cgroups::CONTAINER_LEAF;
 use crate::daemon::Daemon;
-use crate::dns::EarlyListener;
 use crate::endpoints::JoinRequest;
 use crate::error::{conflict, DaemonError, Result};
+use crate::journal::{Direction, Intent};
 use crate::port_proxy;
 use crate::process;
 use crate::registry::Registry;
@@ -54,6 +55,7 @@ impl Daemon {
             .collect::<std::result::Result<Vec<_>, String>>()
             .map_err(|e| conflict(format!("driver failed programming external connectivity: {e}")))?;
         let id = new_unique_id(&registry);
+        let pin = (mode != NetworkMode::Host).then(|| PathBuf::from(netns::NETNS_RUN_DIR).join(&name));
         let hostname = match &req.hostname {
             Some(h) => {
                 validate_hostname(h)?;
@@ -83,114 +85,138 @@ impl Daemon {
                 auto_remove: req.auto_remove,
             },
             state: RunState::created(),
-            netns_path: None,
+            netns_path: pin,
             endpoints: Vec::new(),
             mac_address: req.mac_address.clone(),
             dns: DnsSettings::parse(&req.dns, &req.dns_search, &req.dns_options)?,
             exposed,
             ports,
             links: links.links,
+            generation: 0,
         };
-        let mut early = None;
-        if let Err(e) = self.build_sandbox(&mut registry, &mut c, network.as_ref(), join, &mut early).await {
-            self.destroy_sandbox(&mut registry, &c).await;
-            return Err(e);
+        if let Some(pin) = &c.netns_path {
+            if pin.exists() {
+                return Err(conflict(format!(
+                    "a network namespace named {} exists already ({})",
+                    c.name,
+                    pin.display()
+                )));
+            }
         }
-        registry.insert_container(c.clone());
-        let listening = match self.adopt_listener(&c, early).await {
-            Ok(()) => self.sync_listener(&registry, &c),
-            Err(e) => Err(e),
+        // Every name the change will make is in the record before it makes any.
+        if let (Some(net), Some(join)) = (network.as_ref(), join) {
+            let ep = self.plan_endpoint(&mut registry, &c, net, join)?;
+            c.endpoints.push(ep);
+        }
+        let intent = match self.journal.begin("create", Direction::Adds, None, Some(&mut c)) {
+            Ok(i) => i,
+            Err(e) => {
+                self.settle(&mut registry, &c, None).await;
+                return Err(e.into());
+            }
         };
-        if let Err(e) = listening {
-            registry.remove_container(&c.id);
-            self.destroy_sandbox(&mut registry, &c).await;
-            let _ = self.containers_store.remove(&c.id);
-            return Err(e);
-        }
-        self.refresh_dns_for(&registry, &c.id);
-        if let Err(e) = self.publish_ports(&registry, &c, sockets).await {
-            registry.remove_container(&c.id);
-            self.destroy_sandbox(&mut registry, &c).await;
-            self.refresh_dns_for(&registry, &c.id);
-            let _ = self.containers_store.remove(&c.id);
-            return Err(e);
-        }
-        if req.detach {
-            if let Err(e) = self.spawn_detached(&mut c) {
-                registry.remove_container(&c.id);
-                self.destroy_sandbox(&mut registry, &c).await;
+        match self.make_container(&mut registry, &mut c, network.as_ref(), sockets).await {
+            Ok(()) => {
+                self.commit(&intent, &c)?;
+                registry.update_container(c.clone());
                 self.refresh_dns_for(&registry, &c.id);
-                let _ = self.containers_store.remove(&c.id);
+                self.refresh_linkers(&registry, &c.id);
+            }
+            Err(e) => {
+                self.undo(&mut registry, &intent, &c).await;
                 return Err(e);
             }
-            self.containers_store.save(&c.id, &c)?;
-            registry.update_container(c.clone());
         }
         tracing::info!(container = %c.name, id = %c.short_id(), detach = req.detach, "container created");
         Ok(c)
     }
 
-    /// Namespace, loopback, first endpoint, files, state: everything but the process.
-    async fn build_sandbox(
+    /// The kernel work of `create`, in the order of its intent: namespace,
+    /// loopback, first endpoint, files, resolver, published ports, process.
+    async fn make_container(
         &self,
         registry: &mut Registry,
         c: &mut Container,
         network: Option<&Network>,
-        join: Option<JoinRequest>,
-        early: &mut Option<EarlyListener>,
+        sockets: Vec<(port_proxy::BoundSocket, u16)>,
     ) -> Result<()> {
-        if c.network_mode != NetworkMode::Host {
-            let pin = netns::create_pinned_netns(&c.name).map_err(|e| {
+        crate::step!("create.netns");
+        if let Some(pin) = c.netns_path.clone() {
+            if let Err(e) = netns::create_pinned_netns(&c.name) {
                 if e.errno() == Some(libc::EEXIST) {
-                    conflict(format!(
-                        "a network namespace named {} exists already (/run/netns/{})",
-                        c.name, c.name
-                    ))
-                } else {
-                    e.into()
+                    // Someone else's, made since the check: never ours to remove.
+                    c.netns_path = None;
+                    return Err(conflict(format!(
+                        "a network namespace named {} exists already ({})",
+                        c.name,
+                        pin.display()
+                    )));
                 }
-            })?;
-            c.netns_path = Some(pin);
+                return Err(e.into());
+            }
+            crate::step!("create.loopback");
             let inside = self.netlink_in(c)?;
             inside.loopback_up().await?;
-            if let (Some(net), Some(join)) = (network, join) {
-                *early = self.start_listener_early(c, net);
-                let ep = self.join_network(registry, c, &inside, net, join).await?;
-                c.endpoints.push(ep);
+            if let (Some(net), Some(ep)) = (network, c.endpoints.first().cloned()) {
+                let early = self.start_listener_early(c, net);
+                crate::step!("create.endpoint");
+                if let Err(e) = self.make_endpoint(c, &inside, net, &ep).await {
+                    Self::abandon_listener(early).await;
+                    return Err(e);
+                }
+                registry.insert_container(c.clone());
+                self.adopt_listener(c, early).await?;
             }
         }
+        crate::step!("create.files");
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         files
             .write_all(c, &self.resolv_conf_for(registry, c), &self.hosts_for(registry, c))
             .map_err(|e| DaemonError::Io(format!("write files of container {}", c.name), e))?;
-        self.containers_store.save(&c.id, c)?;
+        if registry.container(&c.id).is_none() {
+            registry.insert_container(c.clone());
+        }
+        self.sync_listener(registry, c)?;
+        crate::step!("create.listener");
+        self.refresh_dns_for(registry, &c.id);
+        crate::step!("create.publish");
+        self.publish_ports(registry, c, sockets).await?;
+        self.cgroups
+            .create(&c.id)
+            .map_err(|e| DaemonError::Io(format!("create the cgroup of container {}", c.name), e))?;
+        if c.process.detach {
+            crate::step!("create.spawn");
+            self.spawn_detached(c)?;
+        }
+        crate::step!("create.commit");
         Ok(())
     }
 
-    /// Undoes `build_sandbox` as far as it got; errors are logged, not returned,
-    /// because this runs on paths that already fail.
-    pub(crate) async fn destroy_sandbox(&self, registry: &mut Registry, c: &Container) {
-        // netctl's own namespaces go with the container, rules and all.
-        self.stop_listener(c, c.origin != Origin::Netctl);
-        self.relays.lock().expect("not poisoned").remove(&c.id);
-        if !c.ports.is_empty() && registry.container(&c.id).is_none() {
-            if let Err(e) = self.sync_firewall(registry).await {
-                tracing::warn!(container = %c.name, error = %e, "cannot remove the published ports' rules");
-            }
+    /// Commits a journaled change: the record with the intent's generation, then
+    /// the intent goes.
+    pub(crate) fn commit(&self, intent: &Intent, c: &Container) -> Result<()> {
+        debug_assert_eq!(c.generation, intent.generation);
+        self.containers_store.save(&c.id, c)?;
+        if let Err(e) = self.journal.end(intent) {
+            // The record is committed; the next start drops the intent as done.
+            tracing::warn!(container = %c.name, error = %e, "cannot remove a committed change's intent");
         }
-        self.forget_netlink_in(&c.id);
-        for ep in &c.endpoints {
-            if let Err(e) = self.leave_network(registry, ep).await {
-                tracing::warn!(container = %c.name, veth = %ep.host_ifname, error = %e, "cannot remove endpoint");
+        Ok(())
+    }
+
+    /// Rolls back a journaled change that failed: whatever `c` has beyond the
+    /// intent's `before` goes. If that leaves something, the intent stays and the
+    /// next start finishes the rollback.
+    pub(crate) async fn undo(&self, registry: &mut Registry, intent: &Intent, c: &Container) {
+        let keep = intent.settle(None);
+        let errors = self.settle(registry, c, keep).await;
+        if errors.0.is_empty() {
+            if let Err(e) = self.journal.end(intent) {
+                tracing::warn!(container = %c.name, error = %e, "cannot remove a rolled-back change's intent");
             }
-        }
-        if let (Origin::Netctl, Some(pin)) = (&c.origin, &c.netns_path) {
-            if let Err(e) = netns::remove_pinned_netns(pin) {
-                tracing::warn!(container = %c.name, error = %e, "cannot unpin network namespace");
-            }
-        }
-        if c.origin == Origin::Netctl {
-            SandboxFiles::new(&self.config.exec_root, &c.id).remove(&c.name);
+        } else {
+            tracing::error!(container = %c.name, op = %intent.op, errors = ?errors.0,
+                "rollback left parts behind; the next start retries");
         }
     }
 
@@ -269,50 +295,70 @@ impl Daemon {
             exposed: Vec::new(),
             ports: Vec::new(),
             links: Vec::new(),
+            generation: 0,
         };
-        let inside = self.netlink_in(&c)?;
-        // The resolver listens on 127.0.0.11, which needs loopback up; a fresh
-        // namespace (ip netns add, runc without a network) has it down.
-        inside.loopback_up().await?;
-        let ep = self.join_network(&mut registry, &c, &inside, &net, join).await?;
-        c.endpoints.push(ep);
-        let saved = self
-            .containers_store
-            .save(&c.id, &c)
-            .map_err(DaemonError::from)
-            .and_then(|_| self.sync_listener(&registry, &c));
-        if let Err(e) = saved {
-            self.destroy_sandbox(&mut registry, &c).await;
-            let _ = self.containers_store.remove(&c.id);
+        let ep = self.plan_endpoint(&mut registry, &c, &net, join)?;
+        c.endpoints.push(ep.clone());
+        let intent = match self.journal.begin("attach", Direction::Adds, None, Some(&mut c)) {
+            Ok(i) => i,
+            Err(e) => {
+                self.settle(&mut registry, &c, None).await;
+                return Err(e.into());
+            }
+        };
+        let made = async {
+            let inside = self.netlink_in(&c)?;
+            // The resolver listens on 127.0.0.11, which needs loopback up; a fresh
+            // namespace (ip netns add, runc without a network) has it down.
+            inside.loopback_up().await?;
+            crate::step!("attach.endpoint");
+            self.make_endpoint(&c, &inside, &net, &ep).await?;
+            registry.insert_container(c.clone());
+            self.sync_listener(&registry, &c)?;
+            crate::step!("attach.commit");
+            self.commit(&intent, &c)
+        }
+        .await;
+        if let Err(e) = made {
+            self.undo(&mut registry, &intent, &c).await;
             return Err(e);
         }
         tracing::info!(container = %c.name, netns = ?c.netns_path, "attached another runtime's namespace");
-        registry.insert_container(c.clone());
         self.refresh_dns_for(&registry, &c.id);
         Ok(c)
     }
 
+    /// `rm [-f]`: journaled as a removal, so once begun it is finished, by the
+    /// next start if not now.
     pub async fn remove_container(&self, key: &str, force: bool) -> Result<()> {
-        let c = self.registry.lock().await.find_container(key)?.clone();
-        if c.is_running() && c.origin == Origin::Netctl {
-            if !force {
-                return Err(conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    c.id
-                )));
-            }
-            process::kill_and_wait(c.state.pid, c.state.pid_start, libc::SIGKILL, Duration::from_secs(5))
-                .await;
-        }
         let mut registry = self.registry.lock().await;
-        let Some(c) = registry.remove_container(&c.id) else { return Ok(()) };
-        self.destroy_sandbox(&mut registry, &c).await;
-        self.refresh_dns_for(&registry, &c.id);
-        self.refresh_linkers(&registry, &c.id);
-        self.containers_store.remove(&c.id)?;
-        let _ = std::fs::remove_file(self.log_path(&c.id));
+        let c = registry.find_container(key)?.clone();
+        if c.is_running() && c.origin == Origin::Netctl && !force {
+            return Err(conflict(format!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
+        self.remove_journaled(&mut registry, &c, "rm").await?;
         tracing::info!(container = %c.name, id = %c.short_id(), "container removed");
         Ok(())
+    }
+
+    /// Removes a container whole (rm, the monitor's auto-remove and vanished
+    /// namespaces): intent, then the one teardown, then the intent goes.
+    pub(crate) async fn remove_journaled(
+        &self,
+        registry: &mut Registry,
+        c: &Container,
+        op: &str,
+    ) -> Result<()> {
+        let intent = self.journal.begin(op, Direction::Removes, Some(c), None)?;
+        crate::step!("rm.teardown");
+        let errors = self.settle(registry, c, None).await;
+        if errors.0.is_empty() {
+            self.journal.end(&intent)?;
+        }
+        errors.into_result(&c.name)
     }
 
     /// The client started the main process itself (foreground `run`).
@@ -332,10 +378,12 @@ impl Daemon {
         Ok(())
     }
 
-    /// The client saw its process exit (foreground `run`).
+    /// The client saw its process exit (foreground `run`): what it left behind goes
+    /// with it, as when a container's init ends.
     pub async fn container_exited(&self, key: &str, exit_code: i32) -> Result<()> {
         let mut registry = self.registry.lock().await;
         let mut c = registry.find_container(key)?.clone();
+        self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
         mark_exited(&mut c, exit_code);
         self.containers_store.save(&c.id, &c)?;
         let id = c.id.clone();
@@ -346,31 +394,48 @@ impl Daemon {
 
     pub async fn start_container(&self, key: &str) -> Result<()> {
         let mut registry = self.registry.lock().await;
-        let mut c = registry.find_container(key)?.clone();
-        if c.origin != Origin::Netctl {
-            return Err(ModelError::invalid(format!("container {} was not started by netctl", c.name)).into());
+        let before = registry.find_container(key)?.clone();
+        if before.origin != Origin::Netctl {
+            return Err(
+                ModelError::invalid(format!("container {} was not started by netctl", before.name)).into()
+            );
         }
-        if c.is_running() {
+        if before.is_running() {
             return Ok(());
         }
-        if let Some(pin) = &c.netns_path {
+        if let Some(pin) = &before.netns_path {
             if !pin.exists() {
                 return Err(conflict(format!(
                     "the network namespace of {} is gone (was the host rebooted?): remove the container and run it again",
-                    c.name
+                    before.name
                 )));
             }
         }
+        let mut c = before.clone();
         c.process.detach = true;
-        self.spawn_detached(&mut c)?;
-        self.containers_store.save(&c.id, &c)?;
+        let intent = self.journal.begin("start", Direction::Adds, Some(&before), Some(&mut c))?;
+        let started = async {
+            self.cgroups
+                .create(&c.id)
+                .map_err(|e| DaemonError::Io(format!("create the cgroup of container {}", c.name), e))?;
+            crate::step!("start.spawn");
+            self.spawn_detached(&mut c)?;
+            crate::step!("start.commit");
+            self.commit(&intent, &c)
+        }
+        .await;
+        if let Err(e) = started {
+            self.undo(&mut registry, &intent, &c).await;
+            return Err(e);
+        }
         let id = c.id.clone();
         registry.update_container(c);
         self.refresh_dns_for(&registry, &id);
         Ok(())
     }
 
-    /// SIGTERM, then SIGKILL after `timeout`. Never for processes netctl did not start.
+    /// SIGTERM to the main process, then SIGKILL to every process of the
+    /// container after `timeout`. Never for processes netctl did not start.
     pub async fn stop_container(&self, key: &str, timeout: Duration) -> Result<()> {
         let c = self.registry.lock().await.find_container(key)?.clone();
         if c.origin != Origin::Netctl {
@@ -383,12 +448,30 @@ impl Daemon {
         if !c.is_running() || c.state.pid == 0 {
             return Ok(());
         }
-        let (pid, start) = (c.state.pid, c.state.pid_start);
-        if !process::kill_and_wait(pid, start, libc::SIGTERM, timeout).await {
-            process::kill_and_wait(pid, start, libc::SIGKILL, Duration::from_secs(5)).await;
+        if !self.signal_main(&c, libc::SIGTERM, timeout).await {
+            self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
+            if !self.cgroups.available() {
+                self.signal_main(&c, libc::SIGKILL, Duration::from_secs(5)).await;
+            }
         }
+        self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
         self.check_containers().await;
         Ok(())
+    }
+
+    /// Signals the container's main process if it is still that process (in the
+    /// container's cgroup, or with its recorded start time); true once it is gone.
+    async fn signal_main(&self, c: &Container, signal: i32, timeout: Duration) -> bool {
+        let (pid, start) = (c.state.pid, c.state.pid_start);
+        let ours = if self.cgroups.available() {
+            self.cgroups.contains(&c.id, pid)
+        } else {
+            start != 0 && process::is_alive(pid, start)
+        };
+        if !ours {
+            return true;
+        }
+        process::kill_and_wait(pid, start, signal, timeout).await
     }
 
     pub fn log_path(&self, id: &str) -> PathBuf {

@@ -18,6 +18,10 @@ pub struct Daemon {
     pub(crate) netlink: Netlink,
     pub(crate) networks_store: Collection,
     pub(crate) containers_store: Collection,
+    /// Intents of changes under way (see journal.rs).
+    pub(crate) journal: crate::journal::Journal,
+    /// A cgroup per container: every process it started.
+    pub(crate) cgroups: crate::cgroups::Cgroups,
     /// Wakes the monitor at once (a shim ended) instead of at its next poll.
     pub(crate) monitor_wakeup: Arc<Notify>,
     /// Netlink connections inside recently used containers' namespaces.
@@ -38,6 +42,7 @@ impl Daemon {
     pub fn load(config: Config, netlink: Netlink) -> Result<Self> {
         let networks_store = Collection::open(&config.data_root, "networks")?;
         let containers_store = Collection::open(&config.data_root, "containers")?;
+        let journal = crate::journal::Journal::open(&config.data_root)?;
         let mut registry = Registry::default();
         for net in networks_store.load_all()? {
             registry.insert_network(net);
@@ -50,6 +55,8 @@ impl Daemon {
             netlink,
             networks_store,
             containers_store,
+            journal,
+            cgroups: crate::cgroups::Cgroups::open(&config.cgroup_parent),
             monitor_wakeup: Arc::new(Notify::new()),
             netns_links: std::sync::Mutex::default(),
             resolver: Arc::new(netctl_dns::Resolver::new(config.dns.ttl)),

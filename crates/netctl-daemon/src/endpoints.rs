@@ -7,12 +7,13 @@ use std::os::fd::OwnedFd;
 use ipnetwork::IpNetwork;
 use netctl_kernel::{EndpointSpec, Netlink};
 use netctl_model::api_containers::{NetworkConnectRequest, NetworkDisconnectRequest};
-use netctl_model::container::{format_mac, random_mac, Container, Endpoint};
+use netctl_model::container::{format_mac, parse_mac, random_mac, Container, Endpoint};
 use netctl_model::name::validate_name;
 use netctl_model::{id, ModelError, Network};
 
 use crate::daemon::Daemon;
 use crate::error::{conflict, DaemonError, Result};
+use crate::journal::Direction;
 use crate::registry::Registry;
 use crate::sandbox_files::SandboxFiles;
 
@@ -57,12 +58,13 @@ impl JoinRequest {
 }
 
 impl Daemon {
-    /// Makes the endpoint in the kernel; the caller records it in the container.
-    pub(crate) async fn join_network(
+    /// Chooses everything about the container's endpoint on `net` (address, MAC,
+    /// names) and reserves its address; nothing in the kernel yet. The endpoint goes
+    /// into the change's intent before `make_endpoint` creates it.
+    pub(crate) fn plan_endpoint(
         &self,
         registry: &mut Registry,
         c: &Container,
-        inside: &Netlink,
         net: &Network,
         req: JoinRequest,
     ) -> Result<Endpoint> {
@@ -72,12 +74,12 @@ impl Daemon {
                 c.name, net.name
             )));
         }
-        let netns_path = c.netns_path.as_ref().ok_or_else(|| {
-            DaemonError::Model(ModelError::invalid(format!(
+        if c.netns_path.is_none() {
+            return Err(DaemonError::Model(ModelError::invalid(format!(
                 "container {} uses the host's network and cannot join networks",
                 c.name
-            )))
-        })?;
+            ))));
+        }
         let subnet = net
             .subnets
             .iter()
@@ -95,7 +97,7 @@ impl Daemon {
         let endpoint_id = id::new_id();
         let mac = req.mac.unwrap_or_else(random_mac);
         let default_route = !net.internal && !c.endpoints.iter().any(|e| e.default_route);
-        let ep = Endpoint {
+        Ok(Endpoint {
             host_ifname: format!("veth{}", &endpoint_id[..7]),
             id: endpoint_id,
             network_id: net.id.clone(),
@@ -106,8 +108,21 @@ impl Daemon {
             gateway: Some(subnet.gateway),
             default_route,
             aliases: req.aliases,
-        };
-        let addresses = [ep.ipv4.expect("set above")];
+        })
+    }
+
+    /// Makes a planned endpoint in the kernel: the veth pair (host end marked as
+    /// ours), addresses, route, and the announcement of its address.
+    pub(crate) async fn make_endpoint(
+        &self,
+        c: &Container,
+        inside: &Netlink,
+        net: &Network,
+        ep: &Endpoint,
+    ) -> Result<()> {
+        let netns_path = c.netns_path.as_ref().expect("checked by plan_endpoint");
+        let mac = parse_mac(&ep.mac)?;
+        let addresses = [ep.ipv4.expect("planned with an IPv4 address")];
         let spec = EndpointSpec {
             host_ifname: &ep.host_ifname,
             host_alias: format!("{VETH_MARKER_PREFIX}{}", ep.id),
@@ -116,20 +131,12 @@ impl Daemon {
             mtu: net.mtu,
             bridge: &net.bridge,
             addresses: &addresses,
-            gateway: default_route.then_some(subnet.gateway),
+            gateway: if ep.default_route { ep.gateway } else { None },
         };
-        let made = match netctl_kernel::netns::open_netns(netns_path) {
-            Ok(ns) => self.netlink.create_endpoint(inside, &ns, &spec).await.map(|()| ns),
-            Err(e) => Err(e),
-        };
-        match made {
-            Ok(ns) => self.announce(ns.into(), &ep, mac, ip).await,
-            Err(e) => {
-                registry.address_book(&net.id).release(ip);
-                return Err(e.into());
-            }
-        }
-        Ok(ep)
+        let ns = netctl_kernel::netns::open_netns(netns_path)?;
+        self.netlink.create_endpoint(inside, &ns, &spec).await?;
+        self.announce(ns.into(), ep, mac, addresses[0].ip()).await;
+        Ok(())
     }
 
     /// Tells whoever cached another MAC for `ip` (a container removed a moment ago
@@ -141,7 +148,8 @@ impl Daemon {
         }
     }
 
-    /// Removes the veth pair (the kernel takes both ends) and frees the address.
+    /// Removes the veth pair (the kernel takes both ends), then frees the address:
+    /// never while a veth may still hold it. A veth already gone is fine.
     pub(crate) async fn leave_network(&self, registry: &mut Registry, ep: &Endpoint) -> Result<()> {
         self.netlink.delete_link(&ep.host_ifname).await?;
         for addr in ep.ipv4.iter().chain(ep.ipv6.iter()) {
@@ -153,32 +161,42 @@ impl Daemon {
     pub async fn connect(&self, net_key: &str, req: &NetworkConnectRequest) -> Result<()> {
         let mut registry = self.registry.lock().await;
         let net = registry.find_network(net_key)?.clone();
-        let mut c = registry.find_container(&req.container)?.clone();
+        let before = registry.find_container(&req.container)?.clone();
         let cfg = req.endpoint_config.clone().unwrap_or_default();
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
         let join = JoinRequest::parse(&cfg.aliases, ip, &net)?;
-        let inside = self.netlink_in(&c)?;
-        let early = self.start_listener_early(&c, &net);
-        let ep = match self.join_network(&mut registry, &c, &inside, &net, join).await {
-            Ok(ep) => ep,
+        let inside = self.netlink_in(&before)?;
+        let ep = self.plan_endpoint(&mut registry, &before, &net, join)?;
+        let mut c = before.clone();
+        c.endpoints.push(ep.clone());
+        let intent = match self.journal.begin("connect", Direction::Adds, Some(&before), Some(&mut c)) {
+            Ok(i) => i,
             Err(e) => {
+                registry.address_book(&net.id).release(ep.ipv4.expect("planned").ip());
+                return Err(e.into());
+            }
+        };
+        let made = async {
+            let early = self.start_listener_early(&c, &net);
+            crate::step!("connect.endpoint");
+            if let Err(e) = self.make_endpoint(&c, &inside, &net, &ep).await {
                 Self::abandon_listener(early).await;
                 return Err(e);
             }
-        };
-        c.endpoints.push(ep.clone());
-        let done = match self.adopt_listener(&c, early).await {
-            Ok(()) => self.sync_listener(&registry, &c).and_then(|_| self.persist_container(&registry, &c)),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = done {
-            let _ = self.leave_network(&mut registry, &ep).await;
-            c.endpoints.pop();
-            let _ = self.sync_listener(&registry, &c);
+            registry.update_container(c.clone());
+            self.adopt_listener(&c, early).await?;
+            self.sync_listener(&registry, &c)?;
+            crate::step!("connect.files");
+            self.write_files(&registry, &c)?;
+            crate::step!("connect.commit");
+            self.commit(&intent, &c)
+        }
+        .await;
+        if let Err(e) = made {
+            self.undo(&mut registry, &intent, &c).await;
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
-        registry.update_container(c.clone());
         // Resolvable before the API answers.
         self.refresh_dns_for(&registry, &c.id);
         self.refresh_linkers(&registry, &c.id);
@@ -186,39 +204,41 @@ impl Daemon {
         Ok(())
     }
 
+    /// Journaled as a removal: the record without the endpoint is what stays, so a
+    /// failure or a crash after this begins is finished, never half undone; the
+    /// address is free again only once its veth is gone.
     pub async fn disconnect(&self, net_key: &str, req: &NetworkDisconnectRequest) -> Result<()> {
         let mut registry = self.registry.lock().await;
         let net = registry.find_network(net_key)?.clone();
-        let mut c = registry.find_container(&req.container)?.clone();
-        let Some(pos) = c.endpoints.iter().position(|e| e.network_id == net.id) else {
+        let before = registry.find_container(&req.container)?.clone();
+        let Some(pos) = before.endpoints.iter().position(|e| e.network_id == net.id) else {
             return Err(ModelError::not_found(format!(
                 "container {} is not connected to network {}",
-                c.name, net.name
+                before.name, net.name
             ))
             .into());
         };
+        let mut c = before.clone();
         let ep = c.endpoints.remove(pos);
-        if let Err(e) = self.leave_network(&mut registry, &ep).await {
-            if !req.force {
-                return Err(e);
-            }
-            tracing::warn!(container = %c.name, error = %e, "forced disconnect: kernel cleanup failed");
-        }
-        if ep.default_route && !req.force {
+        let intent = self.journal.begin("disconnect", Direction::Removes, Some(&before), Some(&mut c))?;
+        crate::step!("disconnect.teardown");
+        let errors = self.settle(&mut registry, &before, Some(c.clone())).await;
+        if ep.default_route {
             let internal: Vec<String> =
                 registry.networks().filter(|n| n.internal).map(|n| n.id.clone()).collect();
             self.move_default_route(&mut c, &internal).await;
+            registry.update_container(c.clone());
+            self.containers_store.save(&c.id, &c)?;
         }
-        if let Err(e) = self.sync_listener(&registry, &c) {
-            tracing::warn!(container = %c.name, error = %e, "cannot update the resolver listener");
+        if !errors.0.is_empty() && !req.force {
+            // The record says disconnected; the next start retries what is left.
+            return errors.into_result(&c.name);
         }
-        self.persist_container(&registry, &c)?;
+        if !errors.0.is_empty() {
+            tracing::warn!(container = %c.name, errors = ?errors.0, "forced disconnect: kernel cleanup failed");
+        }
+        self.journal.end(&intent)?;
         tracing::info!(container = %c.name, network = %net.name, "disconnected");
-        registry.update_container(c.clone());
-        // Gone from the answers before the API answers.
-        self.refresh_dns_for(&registry, &c.id);
-        self.refresh_linkers(&registry, &c.id);
-        self.retarget_ports(&registry, &c).await;
         Ok(())
     }
 
@@ -267,6 +287,11 @@ impl Daemon {
     /// Saves the container and rewrites its hosts and resolv.conf in place.
     pub(crate) fn persist_container(&self, registry: &Registry, c: &Container) -> Result<()> {
         self.containers_store.save(&c.id, c)?;
+        self.write_files(registry, c)
+    }
+
+    /// Rewrites the container's hosts and resolv.conf in place.
+    pub(crate) fn write_files(&self, registry: &Registry, c: &Container) -> Result<()> {
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         if files.dir.is_dir() {
             files

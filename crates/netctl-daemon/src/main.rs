@@ -2,6 +2,7 @@
 //! network configuration; serves the API on a unix socket.
 
 mod api;
+mod cgroups;
 mod config;
 mod containers;
 mod daemon;
@@ -10,6 +11,7 @@ mod endpoints;
 mod error;
 mod firewall;
 mod host;
+mod journal;
 mod links;
 mod lock;
 mod logging;
@@ -25,6 +27,7 @@ mod registry;
 mod sandbox_files;
 mod server;
 mod store;
+mod teardown;
 mod views;
 
 use std::path::PathBuf;
@@ -89,6 +92,8 @@ fn main() -> std::process::ExitCode {
         config.log_level = v;
     }
     logging::init(&config.log_level);
+    // FAILPOINTS=<step>=return|return(crash): the crash tests' failure injection.
+    let _failpoints = fail::FailScenario::setup();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

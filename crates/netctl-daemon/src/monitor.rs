@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use netctl_model::container::{Container, Origin};
 
+use crate::cgroups::CONTAINER_LEAF;
 use crate::containers::mark_exited;
 use crate::daemon::Daemon;
 use crate::process;
@@ -36,40 +37,32 @@ impl Daemon {
         if changes.is_empty() {
             return;
         }
-        let changed: Vec<String> = changes
-            .iter()
-            .map(|ch| match ch {
-                Change::Exited(c) | Change::Gone(c) => c.id.clone(),
-            })
-            .collect();
         for change in changes {
             match change {
                 Change::Exited(c) => {
                     tracing::info!(container = %c.name, exit_code = c.state.exit_code, "container exited");
+                    // What the main process left behind goes with it, as in Docker.
+                    self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
                     if c.process.auto_remove && c.process.detach {
-                        registry.remove_container(&c.id);
-                        self.destroy_sandbox(&mut registry, &c).await;
-                        let _ = self.containers_store.remove(&c.id);
-                        let _ = std::fs::remove_file(self.log_path(&c.id));
+                        if let Err(e) = self.remove_journaled(&mut registry, &c, "auto-remove").await {
+                            tracing::error!(container = %c.name, error = %e, "cannot remove container");
+                        }
                         continue;
                     }
                     if let Err(e) = self.containers_store.save(&c.id, &c) {
                         tracing::error!(container = %c.name, error = %e, "cannot save state");
                     }
+                    let id = c.id.clone();
                     registry.update_container(c);
+                    self.refresh_dns_for(&registry, &id);
                 }
                 Change::Gone(c) => {
                     tracing::info!(container = %c.name, "network namespace gone: container removed");
-                    registry.remove_container(&c.id);
-                    self.destroy_sandbox(&mut registry, &c).await;
-                    if let Err(e) = self.containers_store.remove(&c.id) {
-                        tracing::error!(container = %c.name, error = %e, "cannot remove state");
+                    if let Err(e) = self.remove_journaled(&mut registry, &c, "namespace gone").await {
+                        tracing::error!(container = %c.name, error = %e, "cannot remove container");
                     }
                 }
             }
-        }
-        for id in &changed {
-            self.refresh_dns_for(&registry, id);
         }
     }
 

@@ -15,6 +15,7 @@ use netctl_model::container::{Container, RunState, Status};
 use netctl_sandbox::{Bind, Entry, ProcessSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::cgroups::{CONTAINER_LEAF, SUPERVISOR_LEAF};
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
 use crate::sandbox_files::SandboxFiles;
@@ -30,10 +31,19 @@ pub struct ShimSpec {
     pub binds: Vec<(PathBuf, PathBuf)>,
     pub log_path: PathBuf,
     pub exit_path: PathBuf,
+    /// The container's cgroup leaf its process joins; the shim kills what is left
+    /// in it when the main process ends.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
 }
 
 impl ShimSpec {
-    pub fn for_container(c: &Container, files: &SandboxFiles, log_path: PathBuf) -> Self {
+    pub fn for_container(
+        c: &Container,
+        files: &SandboxFiles,
+        log_path: PathBuf,
+        cgroup: Option<PathBuf>,
+    ) -> Self {
         Self {
             cmd: c.process.cmd.clone(),
             env: c.process.env.clone(),
@@ -43,6 +53,7 @@ impl ShimSpec {
             binds: sandbox_binds(files),
             log_path,
             exit_path: files.dir.join("exit"),
+            cgroup,
         }
     }
 }
@@ -66,7 +77,7 @@ impl Daemon {
             move |e| DaemonError::Io(what, e)
         };
         fs::create_dir_all(log_path.parent().expect("in logs/")).map_err(io_err("create logs directory"))?;
-        let spec = ShimSpec::for_container(c, &files, log_path);
+        let spec = ShimSpec::for_container(c, &files, log_path, self.cgroups.leaf(&c.id, CONTAINER_LEAF));
         let _ = fs::remove_file(&spec.exit_path);
         let spec_path = files.dir.join("process.json");
         fs::write(&spec_path, serde_json::to_vec(&spec).expect("serializable"))
@@ -74,8 +85,28 @@ impl Daemon {
         let exe = std::env::current_exe().map_err(io_err("find netctld's own binary"))?;
         let mut shim = Command::new(exe);
         shim.arg("shim").arg(&spec_path).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        // The shim joins the container's supervisor cgroup before it is even the
+        // shim: whatever is left of a start cut short by a crash is found there.
+        let supervisor = match self.cgroups.leaf(&c.id, SUPERVISOR_LEAF) {
+            Some(leaf) => Some(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(leaf.join("cgroup.procs"))
+                    .map_err(io_err("open the container's supervisor cgroup"))?,
+            ),
+            None => None,
+        };
+        // SAFETY: runs between fork and exec; write(2) on a descriptor opened above
+        // and setsid(2), no allocation.
         unsafe {
-            shim.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+            shim.pre_exec(move || {
+                if let Some(procs) = &supervisor {
+                    if libc::write(std::os::fd::AsRawFd::as_raw_fd(procs), b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from)
+            });
         }
         let mut child = shim.spawn().map_err(io_err("start shim"))?;
         let mut line = String::new();
@@ -136,6 +167,7 @@ pub fn shim_main(spec_path: &Path) -> ExitCode {
             hostname: spec.hostname.clone(),
             binds: spec.binds.iter().map(|(s, t)| Bind { source: s.clone(), target: t.clone() }).collect(),
         },
+        cgroup: spec.cgroup.clone(),
     };
     let spawned = netctl_sandbox::command(&process).and_then(|mut cmd| {
         cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?);
@@ -149,10 +181,15 @@ pub fn shim_main(spec_path: &Path) -> ExitCode {
             if let Ok(null) = File::open("/dev/null") {
                 let _ = nix::unistd::dup2_stdout(&null);
             }
-            match child.wait() {
+            let code = match child.wait() {
                 Ok(status) => netctl_sandbox::exit_code(status),
                 Err(_) => -1,
+            };
+            // The main process is gone: so is everything it left running.
+            if let Some(leaf) = &spec.cgroup {
+                kill_leaf(leaf);
             }
+            code
         }
         Err(e) => {
             println!("error {e}");
@@ -169,6 +206,28 @@ pub fn shim_main(spec_path: &Path) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Kills every process in a cgroup leaf and waits (up to 5 s) until it is empty.
+fn kill_leaf(leaf: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let pids: Vec<i32> = fs::read_to_string(leaf.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        if pids.is_empty() {
+            return;
+        }
+        if fs::write(leaf.join("cgroup.kill"), "1").is_err() {
+            for pid in pids {
+                // SAFETY: kill(2) on pids read from the container's own cgroup.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Start time of a process in clock ticks since boot (/proc/PID/stat field 22).

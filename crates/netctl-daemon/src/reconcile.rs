@@ -13,9 +13,11 @@ use crate::networks::bridge_addresses;
 impl Daemon {
     pub async fn reconcile(&self) -> Result<()> {
         self.ensure_default_network().await?;
+        self.settle_intents().await?;
         // Containers whose process ended or whose namespace vanished while we were away.
         self.check_containers().await;
         let registry = self.registry.lock().await;
+        self.sweep_untracked(&registry).await;
         for net in registry.networks() {
             if let Some(link) = self.netlink.link_by_name(&net.bridge).await? {
                 if link.kind.as_deref() != Some("bridge") {
@@ -73,7 +75,9 @@ impl Daemon {
         }
         let known: HashSet<&str> = registry.networks().map(|n| n.id.as_str()).collect();
         for (device, net_id) in self.netlink.owned_bridges().await? {
-            if !known.contains(net_id.as_str()) {
+            // A network's own bridge is never a leftover, whatever id its marker
+            // names (the state may have been made anew beside an older bridge).
+            if !known.contains(net_id.as_str()) && !registry.networks().any(|n| n.bridge == device) {
                 match self.netlink.delete_link(&device).await {
                     Ok(_) => {
                         tracing::info!(bridge = %device, "removed a bridge of a network that no longer exists")
@@ -83,5 +87,61 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// Settles every change a crash cut short (journal.rs): additions not
+    /// committed are undone, removals finished. Runs before anything else looks
+    /// at the containers.
+    async fn settle_intents(&self) -> Result<()> {
+        let mut registry = self.registry.lock().await;
+        for intent in self.journal.pending()? {
+            let stored = registry.container(intent.id()).cloned();
+            let keep = intent.settle(stored.as_ref());
+            let mut errors = Vec::new();
+            // Each version that may exist in part gives up what the kept one lacks.
+            for version in
+                [intent.after.as_ref(), stored.as_ref(), intent.before.as_ref()].into_iter().flatten()
+            {
+                errors.extend(self.settle(&mut registry, version, keep.clone()).await.0);
+            }
+            if errors.is_empty() {
+                tracing::info!(container = %intent.id(), op = %intent.op,
+                    outcome = if keep.as_ref().is_some_and(|k| k.generation == intent.generation) { "finished" } else { "undone" },
+                    "settled a change cut short by a crash");
+                self.journal.end(&intent)?;
+            } else {
+                tracing::error!(container = %intent.id(), op = %intent.op, ?errors,
+                    "cannot settle a change cut short by a crash; retried at the next start");
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes and files of containers no record names: never left running
+    /// or lying around, whatever cut their change short.
+    async fn sweep_untracked(&self, registry: &crate::registry::Registry) {
+        for id in self.cgroups.list() {
+            if registry.container(&id).is_some() {
+                continue;
+            }
+            let pids = self.cgroups.pids(&id, None);
+            if self.cgroups.kill(&id, None, std::time::Duration::from_secs(5)).await {
+                if let Err(e) = self.cgroups.remove(&id) {
+                    tracing::error!(container = %id, error = %e, "cannot remove leftover cgroup");
+                } else if !pids.is_empty() {
+                    tracing::warn!(container = %id, ?pids, "killed processes of a container that no longer exists");
+                }
+            } else {
+                tracing::error!(container = %id, ?pids, "cannot kill processes of a container that no longer exists");
+            }
+        }
+        let dir = self.config.exec_root.join("containers");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if registry.container(&id).is_none() {
+                let _ = std::fs::remove_dir_all(entry.path());
+                tracing::info!(container = %id, "removed files of a container that no longer exists");
+            }
+        }
     }
 }

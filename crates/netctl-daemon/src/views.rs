@@ -98,6 +98,15 @@ impl Daemon {
                 Origin::Netctl => "netctl".into(),
                 Origin::Attached { .. } => "attached".into(),
             },
+            cgroup_path: match c.origin {
+                Origin::Netctl => self
+                    .cgroups
+                    .leaf(&c.id, crate::cgroups::CONTAINER_LEAF)
+                    .filter(|p| p.is_dir())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                Origin::Attached { .. } => String::new(),
+            },
         }
     }
 }

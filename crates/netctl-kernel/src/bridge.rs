@@ -51,11 +51,17 @@ pub struct BridgeRepair {
     /// A bridge made before addresses were given at creation had its current
     /// address pinned, so that the containers' cached gateway address stays right.
     pub address_pinned: bool,
+    /// Ours, with the marker of an earlier id of this network: marked anew.
+    pub marker_renewed: bool,
 }
 
 impl BridgeRepair {
     pub fn is_noop(&self) -> bool {
-        !self.created && self.addresses_added.is_empty() && !self.brought_up && !self.address_pinned
+        !self.created
+            && self.addresses_added.is_empty()
+            && !self.brought_up
+            && !self.address_pinned
+            && !self.marker_renewed
     }
 }
 
@@ -102,6 +108,12 @@ impl Netlink {
             return Ok(BridgeRepair { created: true, ..Default::default() });
         };
         let mut repair = BridgeRepair::default();
+        // One of ours made for an earlier record of this network (its state
+        // made anew): it carries this network's marker from now on.
+        if link.alias.as_deref().is_some_and(|a| a.starts_with("netctl:") && a != spec.marker()) {
+            self.set_alias(link.index, &spec.marker()).await?;
+            repair.marker_renewed = true;
+        }
         if link.address != spec.mac() {
             // Not ours to change now: containers on it have cached the current one.
             self.set_address(link.index, &link.address).await?;

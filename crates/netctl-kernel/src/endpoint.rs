@@ -58,7 +58,11 @@ impl Netlink {
             .map_err(|e| KernelError::netlink(format!("create veth {}", spec.host_ifname), e))?;
         let configured = match self.link_by_name(spec.host_ifname).await {
             Ok(Some(host_end)) => {
-                self.finish_host_end(host_end.index, spec).await.and(configure_inside(inside, spec).await)
+                // The container's side only once the host's is done.
+                match self.finish_host_end(host_end.index, spec).await {
+                    Ok(()) => configure_inside(inside, spec).await,
+                    Err(e) => Err(e),
+                }
             }
             Ok(None) => Err(KernelError::Other {
                 op: format!("create veth {}", spec.host_ifname),

@@ -154,6 +154,10 @@ pub struct ContainerInspect {
     pub network_settings: NetworkSettingsInspect,
     /// `netctl` for containers netctl started, `attached` for other runtimes'.
     pub origin: String,
+    /// The cgroup every process of the container joins (netctl's own containers
+    /// on hosts with cgroup v2); `netctl run` and `exec` put their process there.
+    #[serde(default)]
+    pub cgroup_path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -147,6 +147,10 @@ pub struct Container {
     /// `--link`s to other containers.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// Bumped by every change the daemon journals: a change whose intent names
+    /// the generation the stored record has was committed (see the daemon's journal).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// `--dns`, `--dns-search`, `--dns-option` of `run`.

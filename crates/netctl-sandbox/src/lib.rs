@@ -40,6 +40,10 @@ pub struct ProcessSpec {
     pub env: Vec<String>,
     pub workdir: Option<PathBuf>,
     pub entry: Entry,
+    /// The container's cgroup (a directory of the cgroup v2 hierarchy): the
+    /// process joins it before anything else, so every process it starts is the
+    /// container's too, and stop, kill and rm reach them all.
+    pub cgroup: Option<PathBuf>,
 }
 
 fn cstr(p: &Path) -> io::Result<CString> {
@@ -68,6 +72,22 @@ pub fn command(spec: &ProcessSpec) -> io::Result<Command> {
         };
     }
     let workdir = cstr(spec.workdir.as_deref().unwrap_or(Path::new("/")))?;
+    if let Some(dir) = &spec.cgroup {
+        let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs")).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot join the container's cgroup {}: {e}", dir.display()))
+        })?;
+        // SAFETY: the closure runs between fork and exec and only calls write(2)
+        // on a descriptor opened above; it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                // "0" moves the writing process itself.
+                if libc::write(std::os::fd::AsRawFd::as_raw_fd(&procs), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     match &spec.entry {
         Entry::New { netns, hostname, binds } => {
             let netns = netns.as_deref().map(open_ns).transpose()?;

@@ -62,6 +62,7 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
                 Bind { source: c.hostname_path.clone().into(), target: "/etc/hostname".into() },
             ],
         },
+        cgroup: (!c.cgroup_path.is_empty()).then(|| PathBuf::from(&c.cgroup_path)),
     };
     let stdin = if args.interactive || args.tty { Stdin::Inherit } else { Stdin::Null };
     let code = match Foreground::spawn(&spec, stdin) {
@@ -105,6 +106,8 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<i32> {
         env,
         workdir: workdir(args.workdir.as_deref().unwrap_or(&c.config.working_dir)),
         entry,
+        // An exec'd process is the container's too: stop and rm end it.
+        cgroup: (!c.cgroup_path.is_empty()).then(|| PathBuf::from(&c.cgroup_path)),
     };
     let stdin = if args.interactive || args.tty { Stdin::Inherit } else { Stdin::Null };
     match Foreground::spawn(&spec, stdin) {

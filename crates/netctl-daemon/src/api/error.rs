@@ -34,9 +34,11 @@ impl From<DaemonError> for ApiError {
             DaemonError::Model(ModelError::NotFound(_)) => StatusCode::NOT_FOUND,
             DaemonError::Model(ModelError::Conflict(_)) => StatusCode::CONFLICT,
             DaemonError::Forbidden(_) => StatusCode::FORBIDDEN,
-            DaemonError::Kernel(_) | DaemonError::Store(_) | DaemonError::Io(..) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            DaemonError::Kernel(_)
+            | DaemonError::Store(_)
+            | DaemonError::Io(..)
+            | DaemonError::Teardown(_)
+            | DaemonError::Injected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, err.to_string())
     }
