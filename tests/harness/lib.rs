@@ -219,8 +219,14 @@ impl Sandbox {
     }
 
     pub fn start_daemon_with(&self, flags: &str) {
+        self.start_daemon_env("", flags);
+    }
+
+    /// Starts netctld with `env` (e.g. `FAILPOINTS=create.netns=return`) and waits
+    /// until it answers.
+    pub fn start_daemon_env(&self, env: &str, flags: &str) {
         self.sh(&format!(
-            "setsid netctld {flags} >>/run/netctld.log 2>&1 < /dev/null & echo $! > /run/netctld.pid"
+            "setsid env {env} netctld {flags} >>/run/netctld.log 2>&1 < /dev/null & echo $! > /run/netctld.pid"
         ))
         .ok();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -241,6 +247,14 @@ impl Sandbox {
         assert!(out.code == 0, "netctld did not stop on SIGTERM; log:\n{}", self.daemon_log());
         let log = self.daemon_log();
         assert!(log.contains("netctld stopped"), "netctld did not shut down cleanly; log:\n{log}");
+    }
+
+    /// kill -9, and wait until the process is gone.
+    pub fn kill_daemon(&self) {
+        self.sh(
+            "pid=$(cat /run/netctld.pid); kill -9 $pid; while kill -0 $pid 2>/dev/null; do sleep 0.01; done",
+        )
+        .ok();
     }
 
     pub fn restart_daemon(&self) {
