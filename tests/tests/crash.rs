@@ -380,3 +380,27 @@ fn state_made_anew_keeps_the_default_bridge() {
     sb.restart_daemon();
     sb.netctl("run --rm -- true").ok();
 }
+
+#[test]
+fn relayed_connections_of_published_ports_end_with_the_container() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    sb.netctl("network create netA").ok();
+    sb.netctl(
+        "run -d --name srv --net netA -p 8080:80 -- python3 -c \"import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',80))\ns.listen()\nc,_=s.accept()\ntime.sleep(600)\"",
+    )
+    .ok();
+    // Through the daemon's relay (127.0.0.1 is not DNATed), held open.
+    sb.sh("for i in $(seq 50); do ss -Htln 'sport = :8080' | grep -q . && break; sleep 0.1; done").ok();
+    sb.sh("setsid python3 -c \"import socket,time\nfor i in range(50):\n  try:\n    s=socket.create_connection(('127.0.0.1',8080)); break\n  except OSError: time.sleep(0.1)\ntime.sleep(600)\" </dev/null >/dev/null 2>&1 &");
+    let relayed = "ss -Htn state established '( sport = :8080 )' | wc -l";
+    sb.sh(&format!("for i in $(seq 50); do [ $({relayed}) -gt 0 ] && exit 0; sleep 0.1; done; exit 1")).ok();
+    // The container's end never says goodbye (its FIN is dropped): only the
+    // daemon can end the relayed connection.
+    sb.sh("ip netns exec srv nft 'add table inet t; add chain inet t o { type filter hook output priority 0; }; add rule inet t o tcp sport 80 drop'").ok();
+    sb.netctl("rm -f srv").ok();
+    let left = sb.sh(&format!(
+        "for i in $(seq 20); do [ $({relayed}) -eq 0 ] && exit 0; sleep 0.1; done; {relayed}; exit 1"
+    ));
+    assert_eq!(left.code, 0, "the relayed connection outlived the container: {}", left.stdout);
+}

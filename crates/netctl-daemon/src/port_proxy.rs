@@ -89,14 +89,21 @@ fn current(target: &Target, port: u16) -> Option<SocketAddr> {
     target.read().expect("not poisoned").map(|ip| SocketAddr::from((ip, port)))
 }
 
+/// Each relayed connection is a task of this one's set, so aborting the relay
+/// (the container went) ends its connections too, not only the listener.
 async fn relay_tcp(listener: TcpListener, target: Target, port: u16) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((mut client, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Ok((mut client, _)) = accepted else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let Some(to) = current(&target, port) else { continue };
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let Ok(Ok(mut upstream)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await
             else {
                 return;
@@ -110,9 +117,15 @@ async fn relay_tcp(listener: TcpListener, target: Target, port: u16) {
 /// their way back; a flow ends after a minute without traffic.
 async fn relay_udp(socket: Arc<UdpSocket>, target: Target, port: u16) {
     let flows: Arc<tokio::sync::Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
+    // As for TCP: the flows' tasks end with the relay.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; MAX_UDP];
     loop {
-        let Ok((n, client)) = socket.recv_from(&mut buf).await else { continue };
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let Ok((n, client)) = received else { continue };
         let Some(to) = current(&target, port) else { continue };
         let flow = flows.lock().await.get(&client).cloned();
         let flow = match flow {
@@ -125,7 +138,7 @@ async fn relay_udp(socket: Arc<UdpSocket>, target: Target, port: u16) {
                 let up = Arc::new(up);
                 flows.lock().await.insert(client, up.clone());
                 let (socket, flows, up2) = (socket.clone(), flows.clone(), up.clone());
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     let mut buf = vec![0u8; MAX_UDP];
                     while let Ok(Ok(n)) = tokio::time::timeout(UDP_FLOW_IDLE, up2.recv(&mut buf)).await {
                         let _ = socket.send_to(&buf[..n], client).await;
