@@ -24,6 +24,10 @@ fn curl_once(sb: &Sandbox, prefix: &str, url: &str) -> Out {
     sb.sh(&format!("{prefix} curl -sS --max-time 2 {url}"))
 }
 
+fn id_of(sb: &Sandbox, name: &str) -> String {
+    sb.netctl(&format!("inspect --format '{{{{.Id}}}}' {name}")).ok().trimmed().to_string()
+}
+
 #[test]
 fn from_another_host_only_published_ports_get_in() {
     let sb = Sandbox::new();
@@ -97,4 +101,61 @@ fn internal_networks_reach_nothing_beyond_their_bridge() {
     sb.curl("netctl exec s1 --", "http://s2:8080/").ok();
     // The host still reaches its internal containers: replies come back in.
     sb.curl("", &format!("http://{s2}:8080/")).ok();
+}
+
+#[test]
+fn state_and_logs_are_root_s_alone_however_the_directories_came_to_exist() {
+    let sb = Sandbox::new();
+    // Made beforehand and open to all, as `mkdir -p`, a package or an older netctl leaves them.
+    sb.sh(
+        "mkdir -p /var/lib/netctl/containers /var/lib/netctl/networks /var/lib/netctl/logs /run/netctl/containers \
+         && chmod 755 /var/lib/netctl /var/lib/netctl/* /run/netctl /run/netctl/containers",
+    )
+    .ok();
+    sb.start_daemon();
+    sb.netctl("network create plain").ok();
+    sb.netctl("run -d --name s --net plain -e SECRET=hunter2 -- sh -c 'echo $SECRET; sleep 1000'").ok();
+    let id = id_of(&sb, "s");
+    let secrets = [
+        format!("/var/lib/netctl/containers/{id}.json"),
+        format!("/run/netctl/containers/{id}/process.json"),
+        format!("/var/lib/netctl/logs/{id}.log"),
+    ];
+    let nobody =
+        |path: &str| sb.sh(&format!("setpriv --reuid=65534 --regid=65534 --clear-groups cat {path}"));
+    let check = |when: &str| {
+        for path in &secrets {
+            let root = sb.sh(&format!(
+                "for i in $(seq 50); do grep -q hunter2 {path} && exit 0; sleep 0.1; done; exit 1"
+            ));
+            assert!(root.code == 0, "{when}: {path} should hold the secret for root");
+            let out = nobody(path);
+            assert!(out.code != 0 && !out.stdout.contains("hunter2"), "{when}: nobody read {path}: {out:?}");
+        }
+        let modes = sb.sh("find /var/lib/netctl /run/netctl -type d -printf '%m %p\\n'").ok();
+        assert!(modes.stdout.lines().count() >= 6, "{modes:?}");
+        for line in modes.stdout.lines() {
+            assert!(line.starts_with("700 "), "{when}: {line}");
+        }
+    };
+    check("first start");
+    assert_eq!(sb.sh(&format!("stat -c %a {}", secrets[0])).ok().trimmed(), "600");
+    // Whoever loosened them while the daemon was down, the next start tightens them.
+    sb.stop_daemon();
+    sb.sh("chmod -R a+rX /var/lib/netctl /run/netctl").ok();
+    sb.start_daemon();
+    check("after a restart");
+    let files = sb.sh("find /var/lib/netctl /run/netctl -type f -printf '%m %p\\n'").ok();
+    assert!(files.stdout.contains(&format!("{id}.log")), "{files:?}");
+    for line in files.stdout.lines() {
+        let shared = ["/hosts", "/resolv.conf", "/hostname"].iter().any(|f| line.ends_with(f));
+        assert!(line.starts_with(if shared { "644 " } else { "600 " }), "{line}");
+    }
+    // The files the container itself reads stay readable to every user inside it.
+    let inside = sb
+        .netctl(
+            "exec s -- setpriv --reuid=65534 --regid=65534 --clear-groups cat /etc/hosts /etc/resolv.conf",
+        )
+        .ok();
+    assert!(inside.stdout.contains("localhost"), "{inside:?}");
 }
