@@ -28,6 +28,18 @@ fn id_of(sb: &Sandbox, name: &str) -> String {
     sb.netctl(&format!("inspect --format '{{{{.Id}}}}' {name}")).ok().trimmed().to_string()
 }
 
+/// POSTs `body` to the API and gives the status code and the body.
+fn post(sb: &Sandbox, path: &str, body: &str) -> (u16, String) {
+    let out = sb
+        .sh(&format!(
+            "curl -sS --unix-socket /run/netctl/netctl.sock -X POST -H 'Content-Type: application/json' \
+             -d '{body}' -w '\\n%{{http_code}}' http://localhost{path}"
+        ))
+        .ok();
+    let (text, code) = out.stdout.trim_end().rsplit_once('\n').expect("body and status");
+    (code.parse().expect("status"), text.to_string())
+}
+
 #[test]
 fn from_another_host_only_published_ports_get_in() {
     let sb = Sandbox::new();
@@ -158,4 +170,63 @@ fn state_and_logs_are_root_s_alone_however_the_directories_came_to_exist() {
         )
         .ok();
     assert!(inside.stdout.contains("localhost"), "{inside:?}");
+}
+
+#[test]
+fn what_cannot_work_is_refused_with_a_400_that_says_why() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    let links_before = sb.link_names();
+    for (subnet, why) in [
+        ("127.0.0.0/8", "loopback"),
+        ("0.0.0.0/8", "this network"),
+        ("224.0.0.0/24", "multicast"),
+        ("169.254.0.0/16", "link-local"),
+        ("255.255.255.0/24", "broadcast"),
+    ] {
+        let (code, body) = post(
+            &sb,
+            "/v1/networks",
+            &format!(r#"{{"Name":"n","IPAM":{{"Config":[{{"Subnet":"{subnet}"}}]}}}}"#),
+        );
+        assert_eq!(code, 400, "{subnet}: {body}");
+        assert!(body.contains(why), "{subnet}: {body}");
+    }
+    let (code, body) = post(
+        &sb,
+        "/v1/networks",
+        r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.9.0.0/24","Gateway":"10.8.0.1"}]}}"#,
+    );
+    assert!(code == 400 && body.contains("not inside"), "{code} {body}");
+    let err = sb.netctl("network create --subnet 127.0.0.0/8 lo8").fail();
+    assert!(err.stderr.contains("loopback"), "{err:?}");
+    assert_eq!(sb.link_names(), links_before, "nothing made");
+    assert!(sb.netctl("network inspect n").code != 0);
+
+    // A file that is not a network namespace.
+    for path in ["/etc/passwd", "/proc/self/ns/mnt", "/run"] {
+        let (code, body) =
+            post(&sb, "/v1/containers/attach", &format!(r#"{{"Name":"x","NetnsPath":"{path}"}}"#));
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(body.contains("not a network namespace"), "{path}: {body}");
+    }
+    let err = sb.netctl("container attach x --netns /etc/passwd").fail();
+    assert!(err.stderr.contains("not a namespace file"), "{err:?}");
+    assert!(sb.netctl("inspect x").code != 0);
+    // A real one still attaches.
+    sb.sh("ip netns add real").ok();
+    sb.netctl("container attach real --netns /run/netns/real").ok();
+
+    // Too many published ports for one container: refused before one is bound.
+    let err = sb.netctl("run -d --name many -p 1-65535:1-65535 -- sleep 1000").fail();
+    assert!(err.stderr.contains("at most 1024"), "{err:?}");
+    let err = sb.netctl("run -d --name many --expose 1-65535 -P -- sleep 1000").fail();
+    assert!(err.stderr.contains("at most 1024"), "{err:?}");
+    let err = sb.netctl("run -d --name many -p 224.0.0.1:80:80 -- sleep 1000").fail();
+    assert!(err.stderr.contains("multicast"), "{err:?}");
+    assert!(sb.netctl("inspect many").code != 0);
+    // The daemon holds no more descriptors than before, and still serves.
+    sb.netctl("run -d --name fine -p 20000-21023:20000-21023 -- sleep 1000").ok();
+    sb.netctl("rm -f fine").ok();
+    sb.netctl("network ls -q").ok();
 }
