@@ -230,3 +230,23 @@ fn what_cannot_work_is_refused_with_a_400_that_says_why() {
     sb.netctl("rm -f fine").ok();
     sb.netctl("network ls -q").ok();
 }
+
+#[test]
+fn the_cli_ends_quietly_when_its_reader_goes_away() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    for i in 0..3 {
+        sb.netctl(&format!("run -d --name c{i} -- sleep 1000")).ok();
+    }
+    // The reader has gone before netctl writes a byte: every write fails with EPIPE.
+    for cmd in ["ps --format json", "ps", "network ls", "network inspect bridge", "inspect c0"] {
+        let out = sb.sh(&format!(
+            "{{ sleep 0.3; netctl {cmd}; }} | {{ exec 0<&-; sleep 0.6; }}; echo \"status ${{PIPESTATUS[0]}}\""
+        ));
+        assert!(out.stderr.trim().is_empty(), "{cmd}: {out:?}");
+        // Killed by SIGPIPE, as `cat` would be (128 + 13).
+        assert_eq!(out.trimmed(), "status 141", "{cmd}: {out:?}");
+    }
+    let out = sb.sh("netctl ps --format json | head -c 600 >/dev/null; echo \"status ${PIPESTATUS[0]}\"");
+    assert!(out.stderr.trim().is_empty(), "{out:?}");
+}
