@@ -2,6 +2,7 @@
 //! network option, isolation checked with ping between namespaces, published
 //! ports from another host, from loopback, from the host's own address and from
 //! containers (hairpin), and the table coming back after `nft flush ruleset`.
+//! What other hosts may reach, and internal networks the host, is in isolation.rs.
 
 use netctl_tests::Sandbox;
 
@@ -90,6 +91,10 @@ fn rules_per_network_option() {
         pos("drop") < pos("ct status dnat accept") && pos("ct status dnat accept") < pos("oifname {"),
         "{got}"
     );
+    // Then replies, then nothing else into a bridge from outside it.
+    let last = |needle: &str| forward.iter().rposition(|l| l.contains(needle)).unwrap();
+    assert!(last("oifname {") < pos("ct state established,related accept"), "{got}");
+    assert!(pos("ct state established,related accept") < pos(r#"iifname != "<bridge>" drop"#), "{got}");
     // The JSON form has our one table only; nobody else's is touched.
     let json = sb.sh("nft -j list ruleset").ok().json();
     let tables: Vec<String> = json["nftables"]
@@ -106,7 +111,10 @@ fn rules_per_network_option() {
     sb.netctl("rm -f web").ok();
     sb.netctl("network rm plain sealed noicc nomasq").ok();
     let left = sb.sh("nft list table inet netctl").ok().stdout;
-    assert!(!left.contains("dnat ip to") && !left.contains("br-") && !left.contains(" drop"), "{left}");
+    assert!(!left.contains("dnat ip to") && !left.contains("br-"), "{left}");
+    // What stays is the default network's door: replies in, nothing else from outside.
+    let drops: Vec<&str> = left.lines().map(str::trim).filter(|l| l.ends_with(" drop")).collect();
+    assert_eq!(drops, vec![r#"oifname "netctl0" iifname != "netctl0" drop"#], "{left}");
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! netctl: the command-line client of netctld.
 
+#[macro_use]
+mod output;
 mod cli;
 mod client;
 mod commands;
 mod foreground;
-mod output;
 
 use clap::Parser;
 
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) if output::is_broken_pipe(&e) => output::broken_pipe(),
         Err(e) => {
             eprintln!("Error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -40,6 +40,11 @@ pub struct Daemon {
 impl Daemon {
     /// Loads the stored state. Nothing in the kernel is touched yet: see `reconcile`.
     pub fn load(config: Config, netlink: Netlink) -> Result<Self> {
+        for root in [&config.data_root, &config.exec_root] {
+            crate::store::tighten_permissions(root).map_err(|e| {
+                crate::error::DaemonError::Io(format!("make {} root's alone (0700/0600)", root.display()), e)
+            })?;
+        }
         let networks_store = Collection::open(&config.data_root, "networks")?;
         let containers_store = Collection::open(&config.data_root, "containers")?;
         let journal = crate::journal::Journal::open(&config.data_root)?;

@@ -1,10 +1,13 @@
 //! The files a container sees as /etc/hosts, /etc/resolv.conf and /etc/hostname.
 //! They are bind-mounted into the container, so every update rewrites the same
 //! inode in place (truncate and write): a rename would leave the mount on the old file.
+//! Their directory, with the container's process spec, is root's alone (0700); the
+//! three files are 0644, as every user inside the container must read them.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use netctl_model::container::Container;
@@ -33,7 +36,7 @@ impl SandboxFiles {
 
     /// Writes all three files, and the copies `ip netns exec` uses.
     pub fn write_all(&self, c: &Container, resolv_conf: &str, hosts: &str) -> std::io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
+        crate::store::create_private_dir(&self.dir)?;
         if c.netns_path.is_some() {
             let etc = Path::new(ETC_NETNS).join(&c.name);
             fs::create_dir_all(&etc)?;
@@ -74,7 +77,7 @@ impl SandboxFiles {
 }
 
 fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(path)?;
     f.write_all(text.as_bytes())?;
     f.sync_data()
 }

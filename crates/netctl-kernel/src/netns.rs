@@ -4,7 +4,7 @@
 //! dedicated thread: a tokio worker must never switch namespaces.
 
 use std::fs::{self, File};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -36,8 +36,39 @@ pub fn run_in_netns<T: Send + 'static>(
     .unwrap_or_else(|_| Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() }))
 }
 
+// NS_GET_NSTYPE, from linux/nsfs.h: _IO(0xb7, 0x3).
+nix::ioctl_none!(ns_get_nstype, 0xb7, 3);
+
+/// Opens a network namespace file (/run/netns/x, /proc/PID/ns/net), checking that
+/// it is one: any other file would be accepted by open() and fail later, at setns,
+/// halfway through a change. The path is first opened with O_PATH, which opens
+/// nothing (a FIFO would block, a device such as /dev/watchdog would act), and only
+/// a file of nsfs is then opened for real, through that same descriptor. A file of
+/// the wrong kind is an error of kind `InvalidInput`.
 pub fn open_netns(path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| KernelError::io(format!("open network namespace {}", path.display()), e))
+    use std::os::unix::fs::OpenOptionsExt;
+    let op = || format!("open network namespace {}", path.display());
+    let not = |what: &str| {
+        KernelError::io(op(), std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string()))
+    };
+    let handle = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| KernelError::io(op(), e))?;
+    let fs_type = nix::sys::statfs::fstatfs(&handle).map_err(errno(op()))?.filesystem_type();
+    if fs_type != nix::sys::statfs::NSFS_MAGIC {
+        return Err(not("not a namespace file"));
+    }
+    let file =
+        File::open(format!("/proc/self/fd/{}", handle.as_raw_fd())).map_err(|e| KernelError::io(op(), e))?;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor, which
+    // `file` keeps open for the duration of the call.
+    match unsafe { ns_get_nstype(file.as_raw_fd()) } {
+        Ok(kind) if kind == CloneFlags::CLONE_NEWNET.bits() => Ok(file),
+        Ok(_) => Err(not("a namespace of another kind")),
+        Err(e) => Err(errno(op())(e)),
+    }
 }
 
 /// Makes /run/netns a shared mount point, as iproute2 does, so that pins made here

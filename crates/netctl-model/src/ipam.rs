@@ -22,6 +22,9 @@ impl AddressPool {
     }
 
     pub fn validate(&self) -> Result<(), ModelError> {
+        if let Some(why) = reserved_overlap(&self.base) {
+            return Err(ModelError::invalid(format!("address pool {}: {why}", self.base)));
+        }
         let max = max_prefix(&self.base);
         if self.size < self.base.prefix() || self.size > max {
             return Err(ModelError::invalid(format!(
@@ -133,6 +136,31 @@ pub fn parse_cidr(what: &str, text: &str) -> Result<IpNetwork, ModelError> {
     Ok(net)
 }
 
+/// Address space no network may use, with why: the kernel, the resolver or the
+/// protocol give these addresses a meaning of their own, so a container handed one
+/// would not work (127.0.0.11 is the resolver of every container; a multicast or
+/// broadcast address cannot be put on an interface). Docker refuses the same.
+const RESERVED: [(&str, &str); 10] = [
+    ("0.0.0.0/8", "\"this network\" (RFC 1122): not an address a host can have"),
+    ("127.0.0.0/8", "loopback: every container has its own, and its resolver at 127.0.0.11"),
+    ("169.254.0.0/16", "link-local (RFC 3927): never routed, not for a network of containers"),
+    ("224.0.0.0/4", "multicast: not an address an interface can have"),
+    ("240.0.0.0/4", "reserved (RFC 1112) and the broadcast address 255.255.255.255"),
+    ("::/128", "the unspecified address"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped addresses (RFC 4291)"),
+    ("fe80::/10", "link-local: every interface has its own"),
+    ("ff00::/8", "multicast: not an address an interface can have"),
+];
+
+/// Why `net` cannot be a network's subnet (or pool), if it overlaps reserved space.
+pub fn reserved_overlap(net: &IpNetwork) -> Option<String> {
+    RESERVED.iter().find_map(|(range, why)| {
+        let range: IpNetwork = range.parse().expect("static range");
+        overlaps(net, &range).then(|| format!("overlaps {range}, {why}"))
+    })
+}
+
 /// One subnet of a network after validation: the gateway is set, the range is inside.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidSubnet {
@@ -147,6 +175,9 @@ pub fn validate_subnet(
     gateway: Option<&str>,
     ip_range: Option<&str>,
 ) -> Result<ValidSubnet, ModelError> {
+    if let Some(why) = reserved_overlap(&subnet) {
+        return Err(ModelError::invalid(format!("subnet {subnet} cannot be used: it {why}")));
+    }
     let usable_min_prefix = if subnet.is_ipv4() { 30 } else { 126 };
     if subnet.prefix() > usable_min_prefix {
         return Err(ModelError::invalid(format!(
@@ -297,5 +328,35 @@ mod tests {
             .contains("not inside"));
         assert!(validate_subnet(s, None, Some("172.0.0.0/8")).is_err());
         assert!(validate_subnet(net("10.0.0.0/31"), None, None).is_err());
+    }
+
+    #[test]
+    fn reserved_space_is_refused_with_a_reason() {
+        for (bad, word) in [
+            ("127.0.0.0/8", "loopback"),
+            ("127.0.0.0/24", "loopback"),
+            ("0.0.0.0/8", "this network"),
+            ("0.0.0.0/0", "this network"),
+            ("224.0.0.0/24", "multicast"),
+            ("239.1.0.0/16", "multicast"),
+            ("240.0.0.0/24", "reserved"),
+            ("255.255.255.252/30", "broadcast"),
+            ("169.254.0.0/16", "link-local"),
+            ("169.254.10.0/24", "link-local"),
+            ("fe80::/64", "link-local"),
+            ("ff02::/64", "multicast"),
+            ("::ffff:0:0/120", "IPv4-mapped"),
+            ("::/64", "unspecified"),
+        ] {
+            let err = validate_subnet(net(bad), None, None).unwrap_err();
+            assert!(matches!(err, ModelError::Invalid(_)), "{bad}");
+            assert!(err.to_string().contains(word), "{bad}: {err}");
+        }
+        for good in
+            ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "1.0.0.0/24", "fd00::/64"]
+        {
+            validate_subnet(net(good), None, None).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        assert!(AddressPool::new("127.0.0.0/8", 16).validate().is_err());
     }
 }

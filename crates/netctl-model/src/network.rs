@@ -19,6 +19,9 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 /// Names `netctl run --net` gives a meaning of their own; no network may take them.
 pub const RESERVED_NAMES: [&str; 3] = ["bridge", "host", "none"];
 pub const DEFAULT_MTU: u32 = 1500;
+/// The most subnets one network may have: each is an address on the bridge and a
+/// rule in the firewall, so one request must not ask for thousands.
+pub const MAX_SUBNETS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubnetConfig {
@@ -143,6 +146,12 @@ impl NetworkSpec {
         }
         let mut subnets = Vec::new();
         if let Some(ipam) = &req.ipam {
+            if ipam.config.len() > MAX_SUBNETS {
+                return Err(ModelError::invalid(format!(
+                    "{} subnets given: a network has at most {MAX_SUBNETS}",
+                    ipam.config.len()
+                )));
+            }
             if let Some(driver) = ipam.driver.as_deref() {
                 if driver != "default" {
                     return Err(ModelError::invalid(format!(
@@ -292,6 +301,19 @@ mod tests {
         let mut r = req("n");
         r.enable_ipv6 = Some(true);
         assert!(NetworkSpec::from_request(&r).is_err());
+        for bad in ["127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/24", "169.254.0.0/16"] {
+            let err = NetworkSpec::from_request(&with_subnet("n", bad, None, None)).unwrap_err();
+            assert!(
+                matches!(err, ModelError::Invalid(_)) && err.to_string().contains("cannot be used"),
+                "{bad}: {err}"
+            );
+        }
+        let mut r = with_subnet("n", "10.5.0.0/24", None, None);
+        let cfg = r.ipam.as_ref().unwrap().config[0].clone();
+        r.ipam.as_mut().unwrap().config = (0..17)
+            .map(|i| IpamConfigRequest { subnet: Some(format!("10.5.{i}.0/24")), ..cfg.clone() })
+            .collect();
+        assert!(NetworkSpec::from_request(&r).unwrap_err().to_string().contains("at most 16"));
     }
 
     #[test]

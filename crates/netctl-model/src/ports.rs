@@ -1,5 +1,7 @@
 //! Ports: `--expose PORT[/PROTO]` and `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`,
 //! parsed as Docker parses them (equal-length ranges expand to one mapping per port).
+//! Every published port costs the daemon a listening socket, a relay and a DNAT
+//! rule, so one container publishes at most [`MAX_PUBLISHED_PORTS`].
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -7,6 +9,11 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+
+/// The most ports one container may publish (and one `--expose` range may
+/// declare): enough for any real service's range, far below the daemon's open-files
+/// limit. `-p 1-65535:1-65535` would otherwise hold 65535 sockets for one request.
+pub const MAX_PUBLISHED_PORTS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,7 +85,42 @@ pub fn parse_expose(text: &str) -> Result<Vec<ContainerPort>, ModelError> {
     let (ports, proto) = text.split_once('/').unwrap_or((text, ""));
     let proto = Protocol::parse(proto, text)?;
     let (lo, hi) = parse_range(ports, text)?;
+    check_count(usize::from(hi - lo) + 1, &format!("{text:?}"))?;
     Ok((lo..=hi).map(|port| ContainerPort { port, proto }).collect())
+}
+
+/// Refuses more published ports than one container may have. Each `-p` is checked
+/// as it is parsed; the daemon checks the sum of a request's `-p`s and `-P` with this.
+pub fn check_published_count(bindings: &[PortBinding]) -> Result<(), ModelError> {
+    check_count(bindings.len(), "-p and -P together")
+}
+
+fn check_count(n: usize, what: &str) -> Result<(), ModelError> {
+    if n > MAX_PUBLISHED_PORTS {
+        return Err(ModelError::invalid(format!(
+            "too many ports in {what}: {n}; a container publishes at most {MAX_PUBLISHED_PORTS} \
+             (each costs the daemon a socket and a firewall rule)"
+        )));
+    }
+    Ok(())
+}
+
+/// A host address ports can be published on: any (0.0.0.0) or one unicast address.
+fn check_host_ip(ip: Ipv4Addr, whole: &str) -> Result<(), ModelError> {
+    let why = if ip.is_multicast() {
+        "a multicast address"
+    } else if ip.is_broadcast() {
+        "the broadcast address"
+    } else if ip.octets()[0] == 0 && !ip.is_unspecified() {
+        "in 0.0.0.0/8, not an address a host can have"
+    } else if ip.octets()[0] >= 240 {
+        "in the reserved range 240.0.0.0/4"
+    } else {
+        return Ok(());
+    };
+    Err(ModelError::invalid(format!(
+        "invalid host IP {ip} in port mapping {whole:?}: {why}; give one of the host's addresses or 0.0.0.0"
+    )))
 }
 
 /// `-p 3000:3000`, `-p 127.0.0.1:8080:80/tcp`, `-p 80` (any host port),
@@ -106,7 +148,11 @@ pub fn parse_publish(text: &str) -> Result<Vec<PortBinding>, ModelError> {
             ))
         })?),
     };
+    if let Some(ip) = host_ip {
+        check_host_ip(ip, text)?;
+    }
     let (c_lo, c_hi) = parse_range(container, text)?;
+    check_count(usize::from(c_hi - c_lo) + 1, &format!("{text:?}"))?;
     let host_ports: Vec<u16> = if host.is_empty() {
         vec![0; usize::from(c_hi - c_lo) + 1]
     } else {
@@ -174,6 +220,24 @@ mod tests {
         for bad in ["", "a:80", "1.2.3:80:80", "8000-8002:80-81", "1:2:3:4", "80/icmp", "::1:80:80"] {
             assert!(parse_publish(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bounded_and_unicast() {
+        assert_eq!(parse_publish("10000-11023:10000-11023").unwrap().len(), MAX_PUBLISHED_PORTS);
+        for bad in ["1-65535:1-65535", "1-65535", "10000-11024:10000-11024", "127.0.0.1::1-2000"] {
+            let err = parse_publish(bad).unwrap_err().to_string();
+            assert!(err.contains("at most 1024"), "{bad}: {err}");
+        }
+        assert!(parse_expose("1-65535").unwrap_err().to_string().contains("at most 1024"));
+        for bad in ["224.0.0.1:80:80", "255.255.255.255:80:80", "0.1.2.3:80:80", "240.0.0.1:80:80"] {
+            assert!(parse_publish(bad).is_err(), "{bad}");
+        }
+        assert!(parse_publish("0.0.0.0:80:80").is_ok());
+        let many: Vec<PortBinding> =
+            (1..=2000).flat_map(|p| parse_publish(&p.to_string()).unwrap()).collect();
+        assert!(check_published_count(&many[..1024]).is_ok());
+        assert!(check_published_count(&many).unwrap_err().to_string().contains("2000"));
     }
 
     #[test]

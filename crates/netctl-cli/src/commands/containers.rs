@@ -33,7 +33,7 @@ async fn attach(client: &Client, args: AttachArgs) -> Result<i32> {
         hostname: args.hostname,
     };
     let resp: ContainerCreateResponse = client.post("/v1/containers/attach", &req).await?;
-    println!("{}", resp.id);
+    outln!("{}", resp.id);
     Ok(0)
 }
 
@@ -43,11 +43,11 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
     let now = Utc::now();
     let rows: Vec<Value> = list.iter().map(|c| ps_row(c, args.no_trunc, now)).collect();
     if args.quiet {
-        rows.iter().for_each(|r| println!("{}", r["ID"].as_str().unwrap_or_default()));
+        rows.iter().for_each(|r| outln!("{}", r["ID"].as_str().unwrap_or_default()));
         return Ok(0);
     }
     match args.format.as_deref() {
-        Some("json") => rows.iter().for_each(|r| println!("{r}")),
+        Some("json") => rows.iter().for_each(|r| outln!("{r}")),
         None | Some("table") => {
             let fields = ["ID", "Names", "Command", "Status", "Ports", "Networks"];
             let mut out = vec![vec![
@@ -61,11 +61,11 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
             for r in &rows {
                 out.push(fields.iter().map(|f| r[*f].as_str().unwrap_or_default().to_string()).collect());
             }
-            print!("{}", table::render(&out));
+            out!("{}", table::render(&out));
         }
         Some(t) => {
             for r in &rows {
-                println!("{}", crate::output::template::render(t, r)?);
+                outln!("{}", crate::output::template::render(t, r)?);
             }
         }
     }

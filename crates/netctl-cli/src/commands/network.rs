@@ -48,7 +48,7 @@ where
     let mut code = 0;
     for name in names {
         match op(name.clone()).await {
-            Ok(()) => println!("{name}"),
+            Ok(()) => outln!("{name}"),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;
@@ -61,7 +61,7 @@ where
 async fn create(client: &Client, args: NetworkCreateArgs) -> Result<i32> {
     let req = create_request(&args)?;
     let resp: NetworkCreateResponse = client.post("/v1/networks", &req).await?;
-    println!("{}", resp.id);
+    outln!("{}", resp.id);
     Ok(0)
 }
 
@@ -156,7 +156,7 @@ async fn ls(client: &Client, args: NetworkLsArgs) -> Result<i32> {
     let rows: Vec<Value> = list.iter().map(|n| ls_row(n, args.no_trunc)).collect();
     if args.quiet {
         for r in &rows {
-            println!("{}", r["ID"].as_str().unwrap_or_default());
+            outln!("{}", r["ID"].as_str().unwrap_or_default());
         }
         return Ok(0);
     }
@@ -164,10 +164,10 @@ async fn ls(client: &Client, args: NetworkLsArgs) -> Result<i32> {
     match format {
         "json" => {
             for r in &rows {
-                println!("{r}");
+                outln!("{r}");
             }
         }
-        "table" => print!("{}", table_of(&["ID", "Name", "Driver", "Scope"], &rows)),
+        "table" => out!("{}", table_of(&["ID", "Name", "Driver", "Scope"], &rows)),
         t if t.starts_with("table ") => {
             let fields: Vec<String> = t[6..]
                 .split("\\t")
@@ -183,11 +183,11 @@ async fn ls(client: &Client, args: NetworkLsArgs) -> Result<i32> {
                 .filter(|p| !p.is_empty())
                 .collect();
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-            print!("{}", table_of(&fields, &rows));
+            out!("{}", table_of(&fields, &rows));
         }
         t => {
             for r in &rows {
-                println!("{}", template::render(t, r)?);
+                outln!("{}", template::render(t, r)?);
             }
         }
     }
@@ -234,13 +234,13 @@ pub async fn print_inspected(
                 let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
                 let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
                 serde::Serialize::serialize(&found, &mut ser)?;
-                println!("{}", String::from_utf8(buf)?);
+                outln!("{}", String::from_utf8(buf)?);
             }
         }
-        Some("json") => found.iter().for_each(|v| println!("{v}")),
+        Some("json") => found.iter().for_each(|v| outln!("{v}")),
         Some(t) => {
             for v in &found {
-                println!("{}", template::render(t, v)?);
+                outln!("{}", template::render(t, v)?);
             }
         }
     }
@@ -252,7 +252,7 @@ pub async fn print_inspected(
 
 async fn prune(client: &Client, force: bool, filters: &[String]) -> Result<i32> {
     if !force {
-        print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+        out!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -263,9 +263,9 @@ async fn prune(client: &Client, force: bool, filters: &[String]) -> Result<i32> 
     let resp: NetworkPruneResponse =
         client.post(&format!("/v1/networks/prune{}", filters_query(filters)?), &json!({})).await?;
     if !resp.networks_deleted.is_empty() {
-        println!("Deleted Networks:");
+        outln!("Deleted Networks:");
         for n in resp.networks_deleted {
-            println!("{n}");
+            outln!("{n}");
         }
     }
     Ok(0)

@@ -26,14 +26,14 @@ pub async fn port(client: &Client, args: PortArgs) -> Result<i32> {
     let c: ContainerInspect = client.get(&format!("/v1/containers/{}", seg(&args.container))).await?;
     let all = mappings(&c);
     match args.port {
-        None => all.iter().for_each(|(port, host)| println!("{port} -> {host}")),
+        None => all.iter().for_each(|(port, host)| outln!("{port} -> {host}")),
         Some(wanted) => {
             let wanted = if wanted.contains('/') { wanted } else { format!("{wanted}/tcp") };
             let hosts: Vec<&String> = all.iter().filter(|(p, _)| *p == wanted).map(|(_, h)| h).collect();
             if hosts.is_empty() {
                 bail!("no public port '{wanted}' published for {}", args.container);
             }
-            hosts.iter().for_each(|h| println!("{h}"));
+            hosts.iter().for_each(|h| outln!("{h}"));
         }
     }
     Ok(0)

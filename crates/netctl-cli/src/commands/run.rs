@@ -43,7 +43,7 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
     };
     let created: ContainerCreateResponse = client.post("/v1/containers", &req).await?;
     if args.detach {
-        println!("{}", created.id);
+        outln!("{}", created.id);
         return Ok(0);
     }
     let path = format!("/v1/containers/{}", seg(&created.id));

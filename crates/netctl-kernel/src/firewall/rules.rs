@@ -1,6 +1,11 @@
 //! The whole `inet netctl` table, rendered from what networks and published ports
 //! need. Rules are per network and per published port, never per container, so
 //! their number does not grow with the containers on a network.
+//!
+//! What gets into a bridge from outside it, as Docker 28 has it: replies
+//! (established/related) and DNATed published ports, nothing else; a host that
+//! routes a network's subnet through this one reaches no unpublished port.
+//! Internal networks reach neither the outside (forward) nor the host (input).
 
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
@@ -28,6 +33,7 @@ pub fn render(spec: &FirewallSpec) -> Nftables<'static> {
     b.delete(table());
     b.add(table());
     for (name, hook, prio, kind) in [
+        ("input", NfHook::Input, 0, NfChainType::Filter),
         ("forward", NfHook::Forward, 0, NfChainType::Filter),
         ("prerouting", NfHook::Prerouting, -100, NfChainType::NAT),
         ("output", NfHook::Output, -100, NfChainType::NAT),
@@ -50,6 +56,9 @@ pub fn render(spec: &FirewallSpec) -> Nftables<'static> {
         name: "published".into(),
         ..Chain::default()
     }));
+    for r in input_rules(spec) {
+        b.add(rule("input", r));
+    }
     for r in forward_rules(spec) {
         b.add(rule("forward", r));
     }
@@ -82,6 +91,22 @@ pub fn render_removal() -> Nftables<'static> {
     b.to_nftables()
 }
 
+/// Internal networks reach nothing beyond their bridge, the host's own addresses
+/// (the gateway's included) neither; replies to what the host itself opened still
+/// come back. The resolver lives in each container's own namespace, so names work.
+fn input_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
+    let internal: Vec<&str> =
+        spec.networks.iter().filter(|n| n.internal).map(|n| n.bridge.as_str()).collect();
+    if internal.is_empty() {
+        return Vec::new();
+    }
+    let mut rules = vec![vec![established_or_related(), accept()]];
+    for bridge in internal {
+        rules.push(vec![ifname(MetaKey::Iifname, bridge, true), drop()]);
+    }
+    rules
+}
+
 fn forward_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
     let mut rules = Vec::new();
     for n in spec.networks.iter().filter(|n| n.internal) {
@@ -112,6 +137,20 @@ fn forward_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
                 ifname(MetaKey::Iifname, &n.bridge, true),
                 ifname(MetaKey::Oifname, &n.bridge, false),
                 matches(meta(MetaKey::Oifname), Operator::EQ, set_of(&bridges)),
+                drop(),
+            ]);
+        }
+    }
+    // From anywhere else into a bridge: replies to what its containers opened, and
+    // (above) published ports. A route to the subnet through this host is not a
+    // way in, as in Docker 28: unpublished ports and pings are dropped.
+    let open: Vec<&str> = spec.networks.iter().filter(|n| !n.internal).map(|n| n.bridge.as_str()).collect();
+    if !open.is_empty() {
+        rules.push(vec![established_or_related(), accept()]);
+        for bridge in open {
+            rules.push(vec![
+                ifname(MetaKey::Oifname, bridge, true),
+                ifname(MetaKey::Iifname, bridge, false),
                 drop(),
             ]);
         }
@@ -199,6 +238,17 @@ fn ct(key: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None::<CTFamily>, dir: None }))
 }
 
+fn established_or_related() -> Statement<'static> {
+    matches(
+        ct("state"),
+        Operator::IN,
+        Expression::List(vec![
+            Expression::String("established".into()),
+            Expression::String("related".into()),
+        ]),
+    )
+}
+
 fn local_daddr() -> Statement<'static> {
     matches(
         Expression::Named(NamedExpression::Fib(Fib {
@@ -278,5 +328,51 @@ mod tests {
         s.networks.truncate(1);
         let json = serde_json::to_string(&render(&s)).unwrap();
         assert!(!json.contains(r#""set""#), "{json}");
+    }
+
+    /// The rules of one chain, as compact JSON each, in order.
+    fn chain_rules(spec: &FirewallSpec, chain: &str) -> Vec<String> {
+        let doc = serde_json::to_value(render(spec)).unwrap();
+        doc["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o.get("add").and_then(|a| a.get("rule")))
+            .filter(|r| r["chain"] == chain)
+            .map(|r| r["expr"].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn only_replies_and_published_ports_get_into_a_bridge_from_outside() {
+        let forward = chain_rules(&spec(), "forward");
+        let dnat = forward.iter().position(|r| r.contains(r#""dnat""#)).unwrap();
+        let replies = forward.iter().position(|r| r.contains(r#""established""#)).unwrap();
+        let closed = forward
+            .iter()
+            .position(|r| {
+                r.starts_with(r#"[{"match":{"left":{"meta":{"key":"oifname"}},"op":"==","right":"netctl0"}}"#)
+            })
+            .unwrap();
+        assert!(dnat < replies && replies < closed, "{forward:#?}");
+        assert!(forward[closed].contains(r#""drop""#), "{}", forward[closed]);
+        // The internal network has its own, stricter rule of that shape, placed
+        // before the replies' accept; it gets no second one.
+        let into_internal = r#"[{"match":{"left":{"meta":{"key":"oifname"}},"op":"==","right":"br-aaaa"}}"#;
+        let internal: Vec<usize> =
+            (0..forward.len()).filter(|&i| forward[i].starts_with(into_internal)).collect();
+        assert_eq!(internal.len(), 1, "{forward:#?}");
+        assert!(internal[0] < replies);
+    }
+
+    #[test]
+    fn internal_networks_do_not_reach_the_host() {
+        let input = chain_rules(&spec(), "input");
+        assert_eq!(input.len(), 2, "{input:#?}");
+        assert!(input[0].contains(r#""established""#) && input[0].contains(r#""accept""#), "{}", input[0]);
+        assert!(input[1].contains(r#""right":"br-aaaa""#) && input[1].contains(r#""drop""#), "{}", input[1]);
+        let mut s = spec();
+        s.networks.retain(|n| !n.internal);
+        assert!(chain_rules(&s, "input").is_empty());
     }
 }
