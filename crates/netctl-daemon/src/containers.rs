@@ -514,6 +514,7 @@ fn parse_ports(
             }
         }
     }
+    netctl_model::ports::check_published_count(&bindings)?;
     if !bindings.is_empty() {
         match (mode, network) {
             (NetworkMode::Networks, Some(net)) if net.internal => {

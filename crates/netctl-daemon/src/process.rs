@@ -3,7 +3,7 @@
 //! code to a file: the process and its exit code outlive a daemon restart. A
 //! process is named by pid *and* start time, so a reused pid is never mistaken for it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -76,11 +76,12 @@ impl Daemon {
             let what = what.to_string();
             move |e| DaemonError::Io(what, e)
         };
-        fs::create_dir_all(log_path.parent().expect("in logs/")).map_err(io_err("create logs directory"))?;
+        crate::store::create_private_dir(log_path.parent().expect("in logs/"))
+            .map_err(io_err("create logs directory"))?;
         let spec = ShimSpec::for_container(c, &files, log_path, self.cgroups.leaf(&c.id, CONTAINER_LEAF));
         let _ = fs::remove_file(&spec.exit_path);
         let spec_path = files.dir.join("process.json");
-        fs::write(&spec_path, serde_json::to_vec(&spec).expect("serializable"))
+        crate::store::write_private(&spec_path, &serde_json::to_vec(&spec).expect("serializable"))
             .map_err(io_err("write process spec"))?;
         let exe = std::env::current_exe().map_err(io_err("find netctld's own binary"))?;
         let mut shim = Command::new(exe);
@@ -151,7 +152,7 @@ pub fn shim_main(spec_path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let log = match OpenOptions::new().create(true).append(true).open(&spec.log_path) {
+    let log = match crate::store::create_private(&spec.log_path, false) {
         Ok(f) => f,
         Err(e) => {
             println!("error cannot open log {}: {e}", spec.log_path.display());

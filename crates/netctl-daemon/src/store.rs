@@ -128,7 +128,6 @@ pub fn create_private(path: &Path, truncate: bool) -> std::io::Result<File> {
 }
 
 /// Writes a whole file created with mode 0600 (process specs, exit codes).
-#[allow(dead_code)] // for process.rs's process.json and exit file
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create_private(path, true)?.write_all(bytes)
 }
