@@ -43,10 +43,17 @@ impl Daemon {
         self.install_network(&net).await?;
         tracing::info!(network = %net.name, id = %net.short_id(), bridge = %net.bridge, subnet = %net.subnets[0].subnet, "network created");
         registry.insert_network(net.clone());
-        if let Err(e) = self.sync_firewall(&registry).await {
+        let firewall = async {
+            crate::step!("network.firewall");
+            self.sync_firewall(&registry).await
+        };
+        if let Err(e) = firewall.await {
             registry.remove_network(&net.id);
-            if let Err(undo) = self.uninstall_network(&net).await {
-                tracing::error!(network = %net.name, error = %undo, "cannot remove network after failed firewall update");
+            match self.uninstall_network(&net).await {
+                Ok(None) => {}
+                Ok(Some(undo)) | Err(undo) => {
+                    tracing::error!(network = %net.name, error = %undo, "cannot remove network after failed firewall update")
+                }
             }
             return Err(e);
         }
@@ -64,11 +71,17 @@ impl Daemon {
                 DaemonError::Kernel(e)
             }
         })?;
-        if let Err(e) = self.networks_store.save(&net.id, net) {
+        // A crash from here on leaves a marked bridge no record claims: reconcile
+        // removes it.
+        let saved = (|| -> Result<()> {
+            crate::step!("network.bridge");
+            Ok(self.networks_store.save(&net.id, net)?)
+        })();
+        if let Err(e) = saved {
             if let Err(undo) = self.netlink.delete_link(&net.bridge).await {
                 tracing::error!(bridge = %net.bridge, error = %undo, "could not remove bridge after failed state write");
             }
-            return Err(e.into());
+            return Err(e);
         }
         Ok(())
     }
@@ -102,13 +115,18 @@ impl Daemon {
         let net = registry.find_network(key)?.clone();
         self.check_removable(&net)?;
         Self::check_unused(&registry, &net)?;
-        self.uninstall_network(&net).await?;
+        let leftover = self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
         if let Err(e) = self.sync_firewall(&registry).await {
             tracing::warn!(network = %net.name, error = %e, "cannot remove the network's firewall rules");
         }
-        Ok(())
+        match leftover {
+            Some(e) => {
+                Err(DaemonError::Teardown(format!("network {}'s bridge {}: {e}", net.name, net.bridge)))
+            }
+            None => Ok(()),
+        }
     }
 
     fn check_removable(&self, net: &Network) -> Result<()> {
@@ -128,11 +146,20 @@ impl Daemon {
         Ok(())
     }
 
-    /// Bridge first: if that fails the network stays whole and the user may retry.
-    async fn uninstall_network(&self, net: &Network) -> Result<()> {
-        self.netlink.delete_link(&net.bridge).await?;
+    /// The record first: once it is gone the network is, and a bridge left by a
+    /// crash or a failed delete carries a marker no record claims, which the next
+    /// start removes.
+    /// Err while the network still exists; Ok once its record is gone, with what
+    /// could not be removed of its bridge.
+    async fn uninstall_network(&self, net: &Network) -> Result<Option<DaemonError>> {
+        crate::step!("network.rm");
         self.networks_store.remove(&net.id)?;
-        Ok(())
+        let bridge = async {
+            crate::step!("network.rm.bridge");
+            self.netlink.delete_link(&net.bridge).await?;
+            Ok(())
+        };
+        Ok(bridge.await.err())
     }
 
     pub async fn inspect_network(&self, key: &str) -> Result<NetworkInspect> {
@@ -168,9 +195,12 @@ impl Daemon {
             if self.check_removable(&net).is_err() || Self::check_unused(&registry, &net).is_err() {
                 continue;
             }
-            self.uninstall_network(&net).await?;
+            let leftover = self.uninstall_network(&net).await?;
             registry.remove_network(&net.id);
             tracing::info!(network = %net.name, id = %net.short_id(), "network pruned");
+            if let Some(e) = leftover {
+                tracing::error!(network = %net.name, error = %e, "pruned network's bridge left for the next start");
+            }
             deleted.push(net.name);
         }
         if let Err(e) = self.sync_firewall(&registry).await {
