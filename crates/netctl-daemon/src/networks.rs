@@ -33,6 +33,11 @@ impl Daemon {
             let valid = ipam::validate_subnet(subnet, None, None)?;
             spec.subnets.push(SubnetConfig::from(valid));
         }
+        if spec.needs_ipv6_subnet() {
+            let subnet = self.pick_free_ipv6_subnet(&registry).await?;
+            let valid = ipam::validate_subnet(subnet, None, None)?;
+            spec.subnets.push(SubnetConfig::from(valid));
+        }
         let net_id = loop {
             let candidate = id::new_id();
             if registry.find_network(id::short_id(&candidate)).is_err() {
@@ -108,6 +113,53 @@ impl Daemon {
                  [network] default_address_pools in netctl.toml",
             )
         })
+    }
+
+    /// A /64 of the configured IPv6 pools, else of this host's own unique local
+    /// /48 (random, made once and kept in the state, as Docker 27+ does).
+    async fn pick_free_ipv6_subnet(&self, registry: &Registry) -> Result<IpNetwork> {
+        let mut avoid: Vec<IpNetwork> = registry
+            .networks()
+            .flat_map(|n| n.subnets.iter().map(|s| s.subnet))
+            .filter(|s| !s.is_ipv4())
+            .collect();
+        avoid.extend(self.netlink.ipv6_route_destinations().await?);
+        let mut pools: Vec<_> =
+            self.config.network.default_address_pools.iter().filter(|p| !p.base.is_ipv4()).cloned().collect();
+        if pools.is_empty() {
+            pools.push(ipam::AddressPool { base: self.host_ula_prefix()?, size: 64 });
+        }
+        ipam::pick_subnet(&pools, false, &avoid).ok_or_else(|| {
+            conflict("no free IPv6 subnet left in the address pools: give --subnet or add IPv6 pools under [network] default_address_pools")
+        })
+    }
+
+    /// This host's unique local prefix (RFC 4193: fd00::/8 and 40 random bits),
+    /// `<data-root>/ipv6-ula-prefix`, made at the first IPv6 network.
+    fn host_ula_prefix(&self) -> Result<IpNetwork> {
+        let path = self.config.data_root.join("ipv6-ula-prefix");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(net) = text.trim().parse::<IpNetwork>() {
+                return Ok(net);
+            }
+            tracing::warn!(path = %path.display(), "unreadable IPv6 prefix file: a new prefix is made");
+        }
+        let r: [u8; 5] = rand::random();
+        let ip = std::net::Ipv6Addr::new(
+            0xfd00 | u16::from(r[0]),
+            u16::from_be_bytes([r[1], r[2]]),
+            u16::from_be_bytes([r[3], r[4]]),
+            0,
+            0,
+            0,
+            0,
+            0,
+        );
+        let net = IpNetwork::new(ip.into(), 48).expect("a /48");
+        crate::store::write_private(&path, format!("{net}\n").as_bytes())
+            .map_err(|e| DaemonError::Io(format!("write {}", path.display()), e))?;
+        tracing::info!(prefix = %net, "made this host's IPv6 unique local prefix");
+        Ok(net)
     }
 
     pub async fn remove_network(&self, key: &str) -> Result<()> {
