@@ -25,6 +25,7 @@ mod registry;
 mod sandbox_files;
 mod server;
 mod store;
+mod systemd;
 mod views;
 
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ fn main() -> std::process::ExitCode {
         config.log_level = v;
     }
     logging::init(&config.log_level);
+    // Before any thread: the sockets systemd kept for us, and their variables cleared.
+    systemd::take_listen_fds();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
