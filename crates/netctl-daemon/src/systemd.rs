@@ -134,7 +134,7 @@ pub fn stopping() {
 /// resolver's loop, and sends WATCHDOG=1 only if both answered in time. A hung
 /// daemon (a deadlock, a stopped process) stops the pings and systemd restarts it.
 pub async fn watchdog(api_socket: PathBuf, resolver: std::sync::Arc<netctl_dns::Resolver>) {
-    let Some(period) = sd_notify::watchdog_enabled() else { return };
+    let Some(period) = sd_notify::watchdog_enabled().filter(|p| !p.is_zero()) else { return };
     let every = period / 4;
     let probe = match ResolverProbe::start(resolver) {
         Ok(p) => p,
