@@ -96,6 +96,11 @@ fn restarts_answer_nothing_wrong() {
     // The restarts bound the ports the listeners had: each namespace's redirect
     // was kept as it was (same rules, same handles), not replaced.
     assert_eq!(table(), before, "the redirect in c5 was rewritten");
+    // The ports are written down per container, and go with it.
+    let files = || sb.sh("ls /run/netctl/resolver-ports | wc -l").ok().trimmed().to_string();
+    assert_eq!(files(), n.to_string());
+    sb.netctl("container detach c40").ok();
+    assert_eq!(files(), (n - 1).to_string());
 }
 
 /// The fake service manager's log lines (after their timestamp) and the daemon's pid.

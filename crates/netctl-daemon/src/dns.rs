@@ -243,6 +243,7 @@ impl Daemon {
                 }
             }
         }
+        self.remove_stale_ports_files();
         let released = crate::systemd::release_unclaimed();
         tracing::info!(
             listeners = served,
@@ -350,6 +351,19 @@ impl Daemon {
             let _ = std::fs::remove_file(&p.ports_file);
             if let Ok(ns) = open_netns(&p.netns) {
                 let _ = remove_dns_redirect(&ns);
+            }
+        }
+    }
+
+    /// Ports files of containers that have no listener now (gone while no daemon ran).
+    fn remove_stale_ports_files(&self) {
+        let dir = self.config.exec_root.join("resolver-ports");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let table = self.listeners.lock().expect("not poisoned");
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if !table.served.contains_key(name.to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
     }
