@@ -175,6 +175,13 @@ fn service_manager_ready_watchdog_fdstore() {
 
     let askers = [1, 7, 14, 20];
     start_loops(&sb, &askers, n, 3.0, 1);
+    // And over TCP: a connection made while no daemon runs waits in the stored
+    // listener's backlog.
+    sb.sh("setsid bash -c 'ok=0; bad=0; while [ ! -e /run/stop-loops ]; do \
+           if ip netns exec c2 dig +tcp +short +tries=1 +timeout=3 c3 @127.0.0.11 | grep -q ^172; \
+           then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo $ok $bad > /run/tcp-loop' \
+         > /dev/null 2>&1 < /dev/null &")
+        .ok();
     sb.sh("kill -9 $(cat /run/fs/pid)").ok();
     wait_for(&sb, "READY-HOOK-DONE", 2);
     std::thread::sleep(Duration::from_millis(300));
@@ -182,6 +189,15 @@ fn service_manager_ready_watchdog_fdstore() {
     wait_for(&sb, "READY-HOOK-DONE", 3);
     std::thread::sleep(Duration::from_millis(300));
     let results = stop_loops(&sb, &askers);
+    let tcp = sb
+        .sh("for i in $(seq 100); do [ -s /run/tcp-loop ] && break; sleep 0.05; done; cat /run/tcp-loop")
+        .ok();
+    let (ok, bad) = tcp.trimmed().split_once(' ').expect("tcp loop figures");
+    eprintln!("tcp: {ok} right, {bad} failed");
+    assert!(
+        ok.parse::<u32>().unwrap() > 5 && bad == "0",
+        "TCP questions failed across restarts: {ok} right, {bad} failed"
+    );
     let log = fake_log(&sb);
     assert_eq!(
         log.iter().filter(|l| l.starts_with("START pid=") && l.ends_with(&format!("fds={}", 2 * n))).count(),
