@@ -57,7 +57,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = crate::api::router(daemon);
     serve_api(listener, app).await?;
 
-    crate::systemd::stopping();
     let _ = fs::remove_file(&config.socket);
     tracing::info!("netctld stopped; networks stay in place");
     Ok(())
@@ -105,6 +104,7 @@ async fn serve_api(listener: UnixListener, app: axum::Router) -> anyhow::Result<
             drop(permit);
         });
     }
+    crate::systemd::stopping();
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still running after {}s: stopping anyway", SHUTDOWN_GRACE.as_secs());
