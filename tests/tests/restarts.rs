@@ -235,3 +235,15 @@ fn half_requests_time_out() {
     assert!(v["last_close_s"].as_f64().unwrap() >= 4.0, "closed before the timeout: {v}");
     sb.netctl("network ls -q").ok();
 }
+
+/// Installed where nftables is not (a fresh Debian 12 has no nft): the daemon
+/// does not start and then fail every `network create` with "unable to execute
+/// nft"; it stops at once naming the package (install.sh installs it with apt).
+#[test]
+fn without_nft_the_daemon_names_the_package() {
+    let sb = Sandbox::new();
+    assert!(sb.sh("[ ! -e /usr/bin/nft ] && [ ! -e /bin/nft ]").code == 0, "nft is in /usr/bin here");
+    let out = sb.sh("env PATH=/usr/bin:/bin timeout 10 $(command -v netctld); echo code=$?");
+    assert!(out.stdout.contains("code=1"), "{out:?}");
+    assert!(out.stderr.contains("nft not found") && out.stderr.contains("nftables package"), "{out:?}");
+}

@@ -34,6 +34,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     raise_fd_limit();
+    check_run_time_tools()?;
     let _data_lock = DirLock::acquire(&config.data_root)?;
     let _exec_lock =
         if config.exec_root != config.data_root { Some(DirLock::acquire(&config.exec_root)?) } else { None };
@@ -109,6 +110,24 @@ async fn serve_api(listener: UnixListener, app: axum::Router) -> anyhow::Result<
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still running after {}s: stopping anyway", SHUTDOWN_GRACE.as_secs());
     }
+    Ok(())
+}
+
+/// The programs the daemon runs: without `nft` every network change would fail
+/// later ("unable to execute nft"), so a start without it fails at once, naming
+/// the package.
+fn check_run_time_tools() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let (tool, package) = ("nft", "nftables");
+    let found = std::env::split_paths(&path).any(|dir| {
+        fs::metadata(dir.join(tool)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    anyhow::ensure!(
+        found,
+        "{tool} not found in PATH ({}): install the {package} package (install.sh does)",
+        path.to_string_lossy()
+    );
     Ok(())
 }
 
