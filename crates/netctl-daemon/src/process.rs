@@ -87,7 +87,9 @@ impl Daemon {
         let mut shim = Command::new(exe);
         shim.arg("shim").arg(&spec_path).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
         // The service manager's variables are the daemon's alone.
-        for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+        for var in
+            ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+        {
             shim.env_remove(var);
         }
         // The shim joins the container's supervisor cgroup before it is even the
