@@ -26,6 +26,8 @@ pub struct JoinRequest {
     pub aliases: Vec<String>,
     pub ip: Option<IpAddr>,
     pub mac: Option<[u8; 6]>,
+    /// The interface's name inside (CNI_IFNAME); default the next free ethN.
+    pub ifname: Option<String>,
 }
 
 impl JoinRequest {
@@ -53,7 +55,24 @@ impl JoinRequest {
                     .map_err(|_| ModelError::invalid(format!("invalid IP address {text:?}")))?,
             ),
         };
-        Ok(Self { aliases: aliases.to_vec(), ip, mac: None })
+        Ok(Self { aliases: aliases.to_vec(), ip, mac: None, ifname: None })
+    }
+}
+
+/// A Linux interface name: 1 to 15 bytes, no '/', ':' or whitespace, not . or ..
+fn validate_ifname(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|ch| ch == '/' || ch == ':' || ch.is_whitespace() || ch.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ModelError::invalid(format!(
+            "invalid interface name {name:?}: 1 to 15 characters, no '/', ':' or spaces"
+        ))
+        .into())
     }
 }
 
@@ -80,6 +99,12 @@ impl Daemon {
                 c.name
             ))));
         }
+        if let Some(name) = &req.ifname {
+            validate_ifname(name)?;
+            if c.endpoints.iter().any(|e| &e.ifname == name) {
+                return Err(conflict(format!("container {} has an interface {name} already", c.name)));
+            }
+        }
         let subnet = net
             .subnets
             .iter()
@@ -101,7 +126,7 @@ impl Daemon {
             host_ifname: format!("veth{}", &endpoint_id[..7]),
             id: endpoint_id,
             network_id: net.id.clone(),
-            ifname: c.next_ifname(),
+            ifname: req.ifname.clone().unwrap_or_else(|| c.next_ifname()),
             mac: format_mac(&mac),
             ipv4: Some(IpNetwork::new(ip, subnet.subnet.prefix()).expect("prefix of its subnet")),
             ipv6: None,
@@ -165,11 +190,23 @@ impl Daemon {
         let cfg = req.endpoint_config.clone().unwrap_or_default();
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
         let join = JoinRequest::parse(&cfg.aliases, ip, &net)?;
-        let inside = self.netlink_in(&before)?;
-        let ep = self.plan_endpoint(&mut registry, &before, &net, join)?;
+        self.join_network(&mut registry, &net, &before, join).await
+    }
+
+    /// `connect` of a container already looked up, under the state lock: the
+    /// journaled add of one endpoint.
+    pub(crate) async fn join_network(
+        &self,
+        registry: &mut Registry,
+        net: &Network,
+        before: &Container,
+        join: JoinRequest,
+    ) -> Result<()> {
+        let inside = self.netlink_in(before)?;
+        let ep = self.plan_endpoint(registry, before, net, join)?;
         let mut c = before.clone();
         c.endpoints.push(ep.clone());
-        let intent = match self.journal.begin("connect", Direction::Adds, Some(&before), Some(&mut c)) {
+        let intent = match self.journal.begin("connect", Direction::Adds, Some(before), Some(&mut c)) {
             Ok(i) => i,
             Err(e) => {
                 registry.address_book(&net.id).release(ep.ipv4.expect("planned").ip());
@@ -177,30 +214,30 @@ impl Daemon {
             }
         };
         let made = async {
-            let early = self.start_listener_early(&c, &net);
+            let early = self.start_listener_early(&c, net);
             crate::step!("connect.endpoint");
-            if let Err(e) = self.make_endpoint(&c, &inside, &net, &ep).await {
+            if let Err(e) = self.make_endpoint(&c, &inside, net, &ep).await {
                 Self::abandon_listener(early).await;
                 return Err(e);
             }
             registry.update_container(c.clone());
             self.adopt_listener(&c, early).await?;
-            self.sync_listener(&registry, &c)?;
+            self.sync_listener(registry, &c)?;
             crate::step!("connect.files");
-            self.write_files(&registry, &c)?;
+            self.write_files(registry, &c)?;
             crate::step!("connect.commit");
             self.commit(&intent, &c)
         }
         .await;
         if let Err(e) = made {
-            self.undo(&mut registry, &intent, &c).await;
+            self.undo(registry, &intent, &c).await;
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
         // Resolvable before the API answers.
-        self.refresh_dns_for(&registry, &c.id);
-        self.refresh_linkers(&registry, &c.id);
-        self.retarget_ports(&registry, &c).await;
+        self.refresh_dns_for(registry, &c.id);
+        self.refresh_linkers(registry, &c.id);
+        self.retarget_ports(registry, &c).await;
         Ok(())
     }
 
