@@ -210,6 +210,11 @@ const CASES: &[Case] = &[
         setup: "ip netns add foreign",
         op: "netctl container attach --netns /run/netns/foreign --network netA f1",
     },
+    Case {
+        step: "attach.publish",
+        setup: "ip netns add foreign",
+        op: "netctl container attach --netns /run/netns/foreign --network netA -p 8080:80 f1",
+    },
 ];
 
 #[test]
