@@ -105,7 +105,14 @@ fn cni_add_check_del_gc_status_version() {
 
     // GC: attachments on the network that are not listed as valid go.
     let c2 = "CNI_CONTAINERID=def456 CNI_NETNS=/run/netns/c2 CNI_IFNAME=eth0";
-    cni(&sb, "ADD", c2, &conf("backend-network", json!({}))).ok();
+    // (with the ips and mac capabilities)
+    let fixed = json!({"ips": ["172.18.0.50/16"], "mac": "02:42:ac:12:00:32"});
+    let r3 = cni(&sb, "ADD", c2, &conf("backend-network", fixed)).ok().json();
+    assert_eq!(r3["ips"][0]["address"], "172.18.0.50/16");
+    assert_eq!(r3["interfaces"][2]["mac"], "02:42:ac:12:00:32");
+    let link = sb.sh("ip -n c2 -j addr show eth0").ok().json();
+    assert_eq!(link[0]["address"], "02:42:ac:12:00:32");
+    assert_eq!(link[0]["addr_info"][0]["local"], "172.18.0.50");
     let def = sb.netctl("inspect def456").ok().json();
     assert_eq!(def[0]["Name"], "/def456", "named after the container id");
     let mut gc = conf("backend-network", json!({}));

@@ -123,6 +123,23 @@ fn podman_with_cni_and_with_the_oci_hook() {
     p.cmd("rm -f -t 0 hooked").ok();
     assert!(sb.netctl("inspect hooked").code != 0, "poststop removed it");
 
+    // A runc container next to podman's, through the hooks in its config.json:
+    // they resolve and reach each other.
+    sb.sh(&format!(
+        "python3 {}/make-bundle.py /run/bundles/rc {DIR}/rootfs \"$(command -v netctl)\" /{}/rc \
+         '{{\"io.netctl.networks\": \"backend-network\"}}' sleep 600 \
+         && cd /run/bundles/rc && runc run -d rc </dev/null >/dev/null 2>&1",
+        fixtures().display(),
+        cg.0
+    ))
+    .ok();
+    let podman_to_runc = p.cmd("exec db1 ping -c1 -W2 rc").ok();
+    assert!(podman_to_runc.stdout.contains("1 packets received"), "{}", podman_to_runc.stdout);
+    let runc_to_podman = sb.sh("runc exec rc ping -c1 -W2 db1").ok();
+    assert!(runc_to_podman.stdout.contains("1 packets received"), "{}", runc_to_podman.stdout);
+    sb.sh("runc delete -f rc").ok();
+    assert!(sb.netctl("inspect rc").code != 0);
+
     // Nothing is left behind: no podman container in netctl, no veth but nc's,
     // no namespace but nc's.
     p.cmd("rm -a -f -t 0").ok();
