@@ -86,6 +86,10 @@ fn cni_add_check_del_gc_status_version() {
     let nets = sb.netctl("inspect redis").ok().json()[0]["NetworkSettings"]["Networks"].clone();
     assert_eq!(nets.as_object().unwrap().len(), 2);
 
+    // Attachments are state like any other: a restart keeps them and their keys.
+    sb.restart_daemon();
+    assert_eq!(dig_in(&sb, "c1", "web"), "172.19.0.2");
+
     // CHECK: fine, then not once the address is gone.
     cni(&sb, "CHECK", &format!("{C1} CNI_IFNAME=eth1"), &fe).ok();
     sb.sh("ip -n c1 addr flush dev eth1").ok();

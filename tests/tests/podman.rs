@@ -89,6 +89,12 @@ fn podman_with_cni_and_with_the_oci_hook() {
     let port = sb.netctl("port web").ok();
     assert!(port.stdout.contains("80/tcp -> 0.0.0.0:8080"), "{}", port.stdout);
 
+    // stop and start: DEL, then ADD in a new namespace, under the same name and port.
+    p.cmd("stop -t 0 web").ok();
+    assert!(sb.netctl("inspect web").code != 0, "stopped: off the network");
+    p.cmd("start web").ok();
+    assert_eq!(sb.curl("", "http://127.0.0.1:8080/").ok().trimmed(), "hello from busybox");
+
     // netctl's own containers and podman's reach each other by name.
     sb.netctl("run -d --name nc --net backend-network -- sleep 600").ok();
     let to_podman = sb.netctl("run --rm --net backend-network -- ping -c1 -W2 redis").ok();

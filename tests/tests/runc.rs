@@ -94,6 +94,13 @@ fn runc_containers_join_resolve_publish_and_leave() {
     sb.sh(&format!("echo '{state}' | env -i $(command -v netctl) oci-hook poststop")).ok();
     sb.sh(&format!("echo '{state}' | env -i $(command -v netctl) oci-hook")).ok();
 
+    // A hook that cannot attach fails the container's start, and leaves nothing.
+    runc_bundle(&sb, &cg, "bad", r#"{"io.netctl.networks": "no-such-network"}"#, "sleep 600");
+    let bad = sb.sh("cd /run/bundles/bad && runc run -d bad </dev/null 2>&1");
+    assert!(bad.code != 0 && bad.stdout.contains("no-such-network"), "{bad:?}");
+    assert!(sb.netctl("inspect bad").code != 0);
+    sb.sh("runc delete -f bad 2>/dev/null; true");
+
     // A container without the annotation is left alone by the hook.
     runc_bundle(&sb, &cg, "plain", "{}", "sleep 600");
     runc_run(&sb, "plain");
