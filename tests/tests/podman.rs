@@ -107,6 +107,17 @@ fn podman_with_cni_and_with_the_oci_hook() {
     assert!(!other.stdout.contains(&ip), "{}", other.stdout);
     assert!(p.run(&format!("--rm --network frontend-network {IMG} ping -c1 -W1 {ip}")).code != 0);
 
+    // Two networks: one ADD each (eth0, eth1) of one netctl container.
+    p.run(&format!("-d --name both --network backend-network --network frontend-network --network-alias bb {IMG} sleep 600")).ok();
+    let nets = sb.netctl("inspect both").ok().json()[0]["NetworkSettings"]["Networks"].clone();
+    assert_eq!(nets["backend-network"]["Interface"], "eth0", "{nets}");
+    assert_eq!(nets["frontend-network"]["Interface"], "eth1", "{nets}");
+    let fe_ip = nets["frontend-network"]["IPAddress"].as_str().unwrap().to_string();
+    let fe = p.run(&format!("--rm --network frontend-network {IMG} nslookup bb 127.0.0.11")).ok();
+    assert!(fe.stdout.contains(&format!("Address: {fe_ip}")), "{}", fe.stdout);
+    p.cmd("rm -f -t 0 both").ok();
+    assert!(sb.netctl("inspect both").code != 0);
+
     // rm -f: its names go at once.
     p.cmd("rm -f -t 0 redis").ok();
     assert!(sb.netctl("inspect redis").code != 0);
