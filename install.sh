@@ -32,6 +32,14 @@ install -d -m 0755 /etc/netctl /usr/local/share/doc/netctl
 [ -f /etc/netctl/netctl.toml ] || install -m 0644 config/netctl.toml /etc/netctl/netctl.toml
 install -m 0644 README.md /usr/local/share/doc/netctl/README.md
 
+# Runtimes (issue 14): the CNI plugin where Debian's CNI plugins are and where
+# containerd and most others look, and the OCI hooks file for podman and CRI-O.
+install -m 0755 target/release/netctl-cni /usr/local/bin/
+install -d -m 0755 /usr/lib/cni /opt/cni/bin /usr/share/containers/oci/hooks.d
+install -m 0755 target/release/netctl-cni /usr/lib/cni/netctl-cni
+install -m 0755 target/release/netctl-cni /opt/cni/bin/netctl-cni
+install -m 0644 config/oci-hooks.d/netctl.json /usr/share/containers/oci/hooks.d/netctl.json
+
 if [ -d /run/systemd/system ]; then
   install -m 0644 config/netctld.service /etc/systemd/system/netctld.service
   systemctl daemon-reload

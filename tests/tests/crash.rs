@@ -296,6 +296,11 @@ const CASES: &[Case] = &[
         op: "netctl container attach --netns /run/netns/foreign --network netA f1",
         crash_only: false,
     },
+    Case {
+        step: "attach.publish",
+        setup: "ip netns add foreign",
+        op: "netctl container attach --netns /run/netns/foreign --network netA -p 8080:80 f1",
+    },
 ];
 
 #[test]

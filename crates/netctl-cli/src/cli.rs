@@ -49,6 +49,17 @@ pub enum Command {
     /// The host's firewall rules netctl owns (nftables table inet netctl)
     #[command(subcommand)]
     Firewall(FirewallCommand),
+    /// OCI runtime hook (createRuntime, poststop): joins a runc/crun/podman
+    /// container to the networks its io.netctl.networks annotation names
+    #[command(name = "oci-hook")]
+    OciHook(OciHookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OciHookArgs {
+    /// createRuntime or poststop [default: poststop if the state's status is
+    /// stopped, else createRuntime]
+    pub stage: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +224,15 @@ pub struct AttachArgs {
     /// Hostname the container is known by [default: its short id]
     #[arg(long)]
     pub hostname: Option<String>,
+    /// A fixed IPv4 address on the network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// A fixed MAC address on the network
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Publish a port: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (repeatable)
+    #[arg(short, long, value_name = "PORT")]
+    pub publish: Vec<String>,
     /// Name for the container in netctl
     pub name: String,
 }

@@ -1,14 +1,13 @@
-//! Container lifecycle: create (namespace, endpoints, files), attach another
-//! runtime's namespace, start, stop, exit, remove. Kernel work is undone when a
+//! Container lifecycle: create (namespace, endpoints, files), start, stop, exit,
+//! remove (attaching another runtime's namespace is in attach.rs). Kernel work is undone when a
 //! later step fails, so a failed `run` leaves nothing behind.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
 use netctl_kernel::netns;
-use netctl_model::api_containers::{ContainerAttachRequest, ContainerCreateRequest};
+use netctl_model::api_containers::ContainerCreateRequest;
 use netctl_model::container::{
     container_env, parse_mac, validate_hostname, Container, DnsSettings, NetworkMode, Origin, ProcessConfig,
     RunState, Status,
@@ -54,13 +53,7 @@ impl Daemon {
         let links = crate::links::resolve_links(&registry, &name, &mode, network.as_ref(), &req.links)?;
         let (exposed, mut ports) = parse_ports(req, &mode, network.as_ref())?;
         // Bound before anything is made: a port in use fails the run cleanly.
-        let sockets = ports
-            .iter_mut()
-            .map(|b| {
-                port_proxy::bind(b).map(|s| s.into_iter().map(|s| (s, b.container.port)).collect::<Vec<_>>())
-            })
-            .collect::<std::result::Result<Vec<_>, String>>()
-            .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+        let sockets = port_proxy::bind_all(&mut ports)
             .map_err(|e| conflict(format!("driver failed programming external connectivity: {e}")))?;
         let id = new_unique_id(&registry);
         let pin = (mode != NetworkMode::Host).then(|| PathBuf::from(netns::NETNS_RUN_DIR).join(&name));
@@ -228,7 +221,7 @@ impl Daemon {
         }
     }
 
-    fn pick_container_name(&self, registry: &Registry, wanted: Option<&str>) -> Result<String> {
+    pub(crate) fn pick_container_name(&self, registry: &Registry, wanted: Option<&str>) -> Result<String> {
         match wanted {
             Some(name) => {
                 let name = name.trim_start_matches('/');
@@ -247,93 +240,6 @@ impl Daemon {
                 })
                 .expect("unbounded")),
         }
-    }
-
-    pub async fn attach_container(&self, req: &ContainerAttachRequest) -> Result<Container> {
-        let path = match (&req.netns_path, req.pid) {
-            (Some(p), None) => PathBuf::from(p),
-            (None, Some(pid)) => PathBuf::from(format!("/proc/{pid}/ns/net")),
-            _ => return Err(ModelError::invalid("give exactly one of --netns PATH or --pid PID").into()),
-        };
-        let meta = std::fs::metadata(&path).map_err(|e| {
-            ModelError::invalid(format!("cannot use network namespace {}: {e}", path.display()))
-        })?;
-        let own = std::fs::metadata("/proc/self/ns/net")
-            .map_err(|e| DaemonError::Io("stat own netns".into(), e))?;
-        if meta.dev() == own.dev() && meta.ino() == own.ino() {
-            return Err(ModelError::invalid(format!(
-                "{} is the host's own network namespace; netctl attaches only a container's",
-                path.display()
-            ))
-            .into());
-        }
-        netns::open_netns(&path).map_err(|e| ModelError::invalid(format!("not a network namespace: {e}")))?;
-        let mut registry = self.registry.lock().await;
-        let name = self.pick_container_name(&registry, Some(&req.name))?;
-        if registry.containers().any(|c| matches!(&c.origin, Origin::Attached { dev, ino, .. } if *dev == meta.dev() && *ino == meta.ino())) {
-            return Err(conflict(format!("network namespace {} is already attached", path.display())));
-        }
-        let net = registry.find_network(req.network.as_deref().unwrap_or(DEFAULT_NETWORK))?.clone();
-        let join = JoinRequest::parse(&req.aliases, None, &net)?;
-        let id = new_unique_id(&registry);
-        let hostname = req.hostname.clone().unwrap_or_else(|| id::short_id(&id).to_string());
-        validate_hostname(&hostname)?;
-        let mut c = Container {
-            id,
-            name,
-            created: Utc::now(),
-            hostname,
-            origin: Origin::Attached { netns_path: path.clone(), dev: meta.dev(), ino: meta.ino() },
-            network_mode: NetworkMode::Networks,
-            process: ProcessConfig {
-                cmd: Vec::new(),
-                env: Vec::new(),
-                user_env: Vec::new(),
-                workdir: None,
-                tty: false,
-                interactive: false,
-                detach: false,
-                auto_remove: false,
-            },
-            state: RunState { status: Status::Running, started_at: Some(Utc::now()), ..RunState::created() },
-            netns_path: Some(path),
-            endpoints: Vec::new(),
-            mac_address: None,
-            dns: DnsSettings::default(),
-            exposed: Vec::new(),
-            ports: Vec::new(),
-            links: Vec::new(),
-            generation: 0,
-        };
-        let ep = self.plan_endpoint(&mut registry, &c, &net, join)?;
-        c.endpoints.push(ep.clone());
-        let intent = match self.journal.begin("attach", Direction::Adds, None, Some(&mut c)) {
-            Ok(i) => i,
-            Err(e) => {
-                self.settle(&mut registry, &c, None).await;
-                return Err(e.into());
-            }
-        };
-        let made = async {
-            let inside = self.netlink_in(&c)?;
-            // The resolver listens on 127.0.0.11, which needs loopback up; a fresh
-            // namespace (ip netns add, runc without a network) has it down.
-            inside.loopback_up().await?;
-            crate::step!("attach.endpoint");
-            self.make_endpoint(&c, &inside, &net, &ep).await?;
-            registry.insert_container(c.clone());
-            self.sync_listener(&registry, &c)?;
-            crate::step!("attach.commit");
-            self.commit(&intent, &c)
-        }
-        .await;
-        if let Err(e) = made {
-            self.undo(&mut registry, &intent, &c).await;
-            return Err(e);
-        }
-        tracing::info!(container = %c.name, netns = ?c.netns_path, "attached another runtime's namespace");
-        self.refresh_dns_for(&registry, &c.id);
-        Ok(c)
     }
 
     /// `rm [-f]`: journaled as a removal, so once begun it is finished, by the
@@ -544,7 +450,7 @@ fn parse_ports(
     Ok((exposed, bindings))
 }
 
-fn new_unique_id(registry: &Registry) -> String {
+pub(crate) fn new_unique_id(registry: &Registry) -> String {
     loop {
         let candidate = id::new_id();
         if registry.find_container(id::short_id(&candidate)).is_err() {

@@ -27,6 +27,8 @@ pub struct JoinRequest {
     pub ip: Option<IpAddr>,
     pub ip6: Option<IpAddr>,
     pub mac: Option<[u8; 6]>,
+    /// The interface's name inside (CNI_IFNAME); default the next free ethN.
+    pub ifname: Option<String>,
 }
 
 impl JoinRequest {
@@ -41,7 +43,7 @@ impl JoinRequest {
             validate_name("alias", a)?;
         }
         let ip = parse_address(ip, net, false)?;
-        Ok(Self { aliases: aliases.to_vec(), ip, ip6: None, mac: None })
+        Ok(Self { aliases: aliases.to_vec(), ip, ip6: None, mac: None, ifname: None })
     }
 
     /// The same with `--ip6`.
@@ -75,6 +77,23 @@ fn parse_address(text: Option<&str>, net: &Network, v6: bool) -> Result<Option<I
     Ok(Some(ip))
 }
 
+/// A Linux interface name: 1 to 15 bytes, no '/', ':' or whitespace, not . or ..
+fn validate_ifname(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|ch| ch == '/' || ch == ':' || ch.is_whitespace() || ch.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ModelError::invalid(format!(
+            "invalid interface name {name:?}: 1 to 15 characters, no '/', ':' or spaces"
+        ))
+        .into())
+    }
+}
+
 impl Daemon {
     /// Chooses everything about the container's endpoint on `net` (address, MAC,
     /// names) and reserves its address; nothing in the kernel yet. The endpoint goes
@@ -97,6 +116,12 @@ impl Daemon {
                 "container {} uses the host's network and cannot join networks",
                 c.name
             ))));
+        }
+        if let Some(name) = &req.ifname {
+            validate_ifname(name)?;
+            if c.endpoints.iter().any(|e| &e.ifname == name) {
+                return Err(conflict(format!("container {} has an interface {name} already", c.name)));
+            }
         }
         let v4 = net.subnets.iter().find(|s| s.subnet.is_ipv4()).cloned();
         let v6 = net.subnets.iter().find(|s| !s.subnet.is_ipv4()).filter(|_| net.enable_ipv6).cloned();
@@ -141,7 +166,7 @@ impl Daemon {
             host_ifname: format!("veth{}", &endpoint_id[..7]),
             id: endpoint_id,
             network_id: net.id.clone(),
-            ifname: c.next_ifname(),
+            ifname: req.ifname.clone().unwrap_or_else(|| c.next_ifname()),
             mac: format_mac(&mac),
             ipv4,
             ipv6,
@@ -222,11 +247,23 @@ impl Daemon {
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
         let ip6 = cfg.ipam_config.as_ref().and_then(|i| i.ipv6_address.as_deref());
         let join = JoinRequest::parse_dual(&cfg.aliases, ip, ip6, &net)?;
-        let inside = self.netlink_in(&before)?;
-        let ep = self.plan_endpoint(&mut registry, &before, &net, join)?;
+        self.join_network(&mut registry, &net, &before, join).await
+    }
+
+    /// `connect` of a container already looked up, under the state lock: the
+    /// journaled add of one endpoint.
+    pub(crate) async fn join_network(
+        &self,
+        registry: &mut Registry,
+        net: &Network,
+        before: &Container,
+        join: JoinRequest,
+    ) -> Result<()> {
+        let inside = self.netlink_in(before)?;
+        let ep = self.plan_endpoint(registry, before, net, join)?;
         let mut c = before.clone();
         c.endpoints.push(ep.clone());
-        let intent = match self.journal.begin("connect", Direction::Adds, Some(&before), Some(&mut c)) {
+        let intent = match self.journal.begin("connect", Direction::Adds, Some(before), Some(&mut c)) {
             Ok(i) => i,
             Err(e) => {
                 for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
@@ -236,30 +273,30 @@ impl Daemon {
             }
         };
         let made = async {
-            let early = self.start_listener_early(&c, &net);
+            let early = self.start_listener_early(&c, net);
             crate::step!("connect.endpoint");
-            if let Err(e) = self.make_endpoint(&c, &inside, &net, &ep).await {
+            if let Err(e) = self.make_endpoint(&c, &inside, net, &ep).await {
                 Self::abandon_listener(early).await;
                 return Err(e);
             }
             registry.update_container(c.clone());
             self.adopt_listener(&c, early).await?;
-            self.sync_listener(&registry, &c)?;
+            self.sync_listener(registry, &c)?;
             crate::step!("connect.files");
-            self.write_files(&registry, &c)?;
+            self.write_files(registry, &c)?;
             crate::step!("connect.commit");
             self.commit(&intent, &c)
         }
         .await;
         if let Err(e) = made {
-            self.undo(&mut registry, &intent, &c).await;
+            self.undo(registry, &intent, &c).await;
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
         // Resolvable before the API answers.
-        self.refresh_dns_for(&registry, &c.id);
-        self.refresh_linkers(&registry, &c.id);
-        self.retarget_ports(&registry, &c).await;
+        self.refresh_dns_for(registry, &c.id);
+        self.refresh_linkers(registry, &c.id);
+        self.retarget_ports(registry, &c).await;
         Ok(())
     }
 

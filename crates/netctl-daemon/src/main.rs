@@ -2,6 +2,7 @@
 //! network configuration; serves the API on a unix socket.
 
 mod api;
+mod attach;
 mod cgroups;
 mod config;
 mod containers;

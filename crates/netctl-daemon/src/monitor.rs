@@ -79,7 +79,7 @@ impl Daemon {
                 mark_exited(&mut c, code);
                 Some(Change::Exited(c))
             }
-            Origin::Attached { netns_path, dev, ino } => match std::fs::metadata(netns_path) {
+            Origin::Attached { netns_path, dev, ino, .. } => match std::fs::metadata(netns_path) {
                 Ok(m) if m.dev() == *dev && m.ino() == *ino => None,
                 _ => Some(Change::Gone(c.clone())),
             },

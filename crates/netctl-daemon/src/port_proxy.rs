@@ -41,6 +41,15 @@ pub fn bind(b: &mut PortBinding) -> Result<Vec<BoundSocket>, String> {
     Ok(sockets)
 }
 
+/// Binds every binding of a container, with the container port each socket leads to.
+pub fn bind_all(ports: &mut [PortBinding]) -> Result<Vec<(BoundSocket, u16)>, String> {
+    let mut out = Vec::new();
+    for b in ports.iter_mut() {
+        out.extend(bind(b)?.into_iter().map(|s| (s, b.container.port)));
+    }
+    Ok(out)
+}
+
 fn bind_one(b: &mut PortBinding, ip: IpAddr) -> Result<BoundSocket, String> {
     use socket2::{Domain, Protocol as SockProto, Socket, Type};
     let addr = SocketAddr::new(ip, b.host_port);

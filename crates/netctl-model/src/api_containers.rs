@@ -73,7 +73,10 @@ pub struct ContainerCreateResponse {
     pub warnings: Vec<String>,
 }
 
-/// `netctl container attach`: another runtime's namespace joins netctl.
+/// `netctl container attach`, the CNI plugin and the OCI hook: another runtime's
+/// namespace joins netctl. With the `AttachmentId` of an attachment that exists
+/// already (same namespace), the networks it is not on yet are added to it
+/// (CNI calls ADD once per network), and one it is on is answered as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ContainerAttachRequest {
@@ -83,13 +86,116 @@ pub struct ContainerAttachRequest {
     pub netns_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
-    /// Default: `bridge`.
+    /// The first network. Default: `bridge`, unless `Networks` names some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// Aliases on `Network`.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// A fixed IPv4 address on `Network` (CNI's `ips`).
+    #[serde(rename = "IPAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// A fixed MAC on `Network` (CNI's `mac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// The interface's name inside (CNI_IFNAME). Default: the next free ethN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
+    /// Further networks, joined in this order after `Network`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<AttachNetwork>,
+    /// `-p`-style published ports, `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_bindings: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The runtime's own key for this attachment (CNI's container id, the OCI
+    /// state's id): how DEL, CHECK and GC find it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+}
+
+/// One further network of an attach request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AttachNetwork {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(rename = "IPAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
+}
+
+/// Answer of `POST /v1/containers/attach` and one entry of `GET /v1/attachments`:
+/// what a runtime needs to describe the container's network (a CNI result) and
+/// to write its files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub attachment_id: Option<String>,
+    #[serde(default)]
+    pub netns_path: String,
+    pub endpoints: Vec<AttachedEndpoint>,
+    /// Published ports, as `docker port` prints them (`80/tcp -> 0.0.0.0:8080`).
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// The container's resolv.conf and hosts as netctl writes them for its own.
+    #[serde(default)]
+    pub resolv_conf: String,
+    #[serde(default)]
+    pub hosts: String,
+    pub dns: AttachedDns,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttachedEndpoint {
+    pub network: String,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// Inside the container.
+    pub ifname: String,
+    /// The veth's host end (a port of the network's bridge).
+    pub host_ifname: String,
+    pub bridge: String,
+    pub mac_address: String,
+    /// CIDR, e.g. 172.18.0.2/16.
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    pub gateway: String,
+    pub default_route: bool,
+    pub aliases: Vec<String>,
+}
+
+/// resolv.conf's lines, for a CNI result's `dns`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttachedDns {
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// Body of `POST /v1/attachments/detach`: undoes an attachment's endpoint on
+/// one network, or the whole attachment (no `Network`, or its last network).
+/// Answers 204 also when there is nothing (left) to undo: CNI's DEL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AttachmentDetachRequest {
+    pub attachment_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// Body of `POST /v1/containers/{id}/started`.

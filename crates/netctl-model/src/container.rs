@@ -42,7 +42,14 @@ pub enum Origin {
     /// Another runtime's namespace registered with `container attach`; netctl never
     /// kills its processes. `dev`/`ino` identify the namespace, to notice when the
     /// path starts naming another one (PID reuse).
-    Attached { netns_path: PathBuf, dev: u64, ino: u64 },
+    Attached {
+        netns_path: PathBuf,
+        dev: u64,
+        ino: u64,
+        /// The runtime's key for it (CNI container id, OCI state id), if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment_id: Option<String>,
+    },
 }
 
 /// How a container's network is set up: Docker's `--network` values.

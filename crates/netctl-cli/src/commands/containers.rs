@@ -31,6 +31,10 @@ async fn attach(client: &Client, args: AttachArgs) -> Result<i32> {
         network: args.network,
         aliases: args.alias,
         hostname: args.hostname,
+        ip_address: args.ip,
+        mac_address: args.mac_address,
+        port_bindings: args.publish,
+        ..Default::default()
     };
     let resp: ContainerCreateResponse = client.post("/v1/containers/attach", &req).await?;
     outln!("{}", resp.id);

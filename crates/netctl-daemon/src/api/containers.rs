@@ -7,8 +7,8 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use netctl_model::api_containers::{
-    ContainerAttachRequest, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ProcessExited,
-    ProcessStarted,
+    Attachment, AttachmentDetachRequest, ContainerAttachRequest, ContainerCreateRequest,
+    ContainerCreateResponse, ContainerInspect, ProcessExited, ProcessStarted,
 };
 
 use super::request::{json_body, query_flag, query_value};
@@ -32,13 +32,42 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id: c.id, warnings: Vec::new() })))
 }
 
+/// 201 with the attachment (a superset of create's `{Id, Warnings}`).
 pub async fn attach(
     State(d): State<Arc<Daemon>>,
     body: Bytes,
-) -> Result<(StatusCode, Json<ContainerCreateResponse>), ApiError> {
+) -> Result<(StatusCode, Json<Attachment>), ApiError> {
     let req: ContainerAttachRequest = json_body(&body)?;
-    let c = d.attach_container(&req).await?;
-    Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id: c.id, warnings: Vec::new() })))
+    Ok((StatusCode::CREATED, Json(d.attach_container(&req).await?)))
+}
+
+/// `GET /v1/attachments[?id=KEY]`: attached containers that carry a runtime's key.
+pub async fn attachments(
+    State(d): State<Arc<Daemon>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Vec<Attachment>>, ApiError> {
+    let key = query_value(q.as_deref(), "id");
+    Ok(Json(d.list_attachments(key.as_deref()).await))
+}
+
+/// `POST /v1/attachments/detach`: 204 also when there was nothing to undo.
+pub async fn detach_attachment(State(d): State<Arc<Daemon>>, body: Bytes) -> Result<StatusCode, ApiError> {
+    let req: AttachmentDetachRequest = json_body(&body)?;
+    d.detach_attachment(&req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/attachments/check?id=KEY&network=NET`: 204 when all is in place.
+pub async fn check_attachment(
+    State(d): State<Arc<Daemon>>,
+    RawQuery(q): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    let (Some(key), Some(net)) = (query_value(q.as_deref(), "id"), query_value(q.as_deref(), "network"))
+    else {
+        return Err(ApiError::bad_request("check needs id=KEY and network=NET"));
+    };
+    d.check_attachment(&key, &net).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn inspect(
