@@ -300,6 +300,7 @@ const CASES: &[Case] = &[
         step: "attach.publish",
         setup: "ip netns add foreign",
         op: "netctl container attach --netns /run/netns/foreign --network netA -p 8080:80 f1",
+        crash_only: false,
     },
 ];
 
