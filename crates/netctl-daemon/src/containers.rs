@@ -128,6 +128,7 @@ impl Daemon {
             }
         }
         tracing::info!(container = %c.name, id = %c.short_id(), detach = req.detach, "container created");
+        self.events.container_created(&c, network.as_ref());
         Ok(c)
     }
 
@@ -324,6 +325,7 @@ impl Daemon {
             return Err(e);
         }
         tracing::info!(container = %c.name, netns = ?c.netns_path, "attached another runtime's namespace");
+        self.events.container_created(&c, Some(&net));
         self.refresh_dns_for(&registry, &c.id);
         Ok(c)
     }
@@ -355,6 +357,7 @@ impl Daemon {
         let intent = self.journal.begin(op, Direction::Removes, Some(c), None)?;
         crate::step!("rm.teardown");
         let errors = self.settle(registry, c, None).await;
+        self.events.container_removed(c, registry);
         if errors.0.is_empty() {
             self.journal.end(&intent)?;
         }
@@ -374,6 +377,7 @@ impl Daemon {
             finished_at: None,
         };
         self.containers_store.save(&c.id, &c)?;
+        self.events.container("start", &c, &[]);
         registry.update_container(c);
         Ok(())
     }
@@ -386,6 +390,7 @@ impl Daemon {
         self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
         mark_exited(&mut c, exit_code);
         self.containers_store.save(&c.id, &c)?;
+        self.events.container("die", &c, &[("exitCode", exit_code.to_string())]);
         let id = c.id.clone();
         registry.update_container(c);
         self.refresh_dns_for(&registry, &id);
@@ -429,6 +434,7 @@ impl Daemon {
             return Err(e);
         }
         let id = c.id.clone();
+        self.events.container("start", &c, &[]);
         registry.update_container(c);
         self.refresh_dns_for(&registry, &id);
         Ok(())
@@ -456,6 +462,7 @@ impl Daemon {
         }
         self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
         self.check_containers().await;
+        self.events.container("stop", &c, &[]);
         Ok(())
     }
 

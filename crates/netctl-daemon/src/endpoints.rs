@@ -164,7 +164,10 @@ impl Daemon {
         let before = registry.find_container(&req.container)?.clone();
         let cfg = req.endpoint_config.clone().unwrap_or_default();
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
-        let join = JoinRequest::parse(&cfg.aliases, ip, &net)?;
+        let join = JoinRequest {
+            mac: cfg.mac_address.as_deref().map(parse_mac).transpose()?,
+            ..JoinRequest::parse(&cfg.aliases, ip, &net)?
+        };
         let inside = self.netlink_in(&before)?;
         let ep = self.plan_endpoint(&mut registry, &before, &net, join)?;
         let mut c = before.clone();
@@ -197,6 +200,7 @@ impl Daemon {
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
+        self.events.network("connect", &net, Some(&c));
         // Resolvable before the API answers.
         self.refresh_dns_for(&registry, &c.id);
         self.refresh_linkers(&registry, &c.id);
@@ -239,6 +243,7 @@ impl Daemon {
         }
         self.journal.end(&intent)?;
         tracing::info!(container = %c.name, network = %net.name, "disconnected");
+        self.events.network("disconnect", &net, Some(&c));
         Ok(())
     }
 

@@ -50,6 +50,7 @@ impl Daemon {
             }
             return Err(e);
         }
+        self.events.network("create", &net, None);
         Ok(net)
     }
 
@@ -105,6 +106,7 @@ impl Daemon {
         self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
+        self.events.network("destroy", &net, None);
         if let Err(e) = self.sync_firewall(&registry).await {
             tracing::warn!(network = %net.name, error = %e, "cannot remove the network's firewall rules");
         }
@@ -171,6 +173,7 @@ impl Daemon {
             self.uninstall_network(&net).await?;
             registry.remove_network(&net.id);
             tracing::info!(network = %net.name, id = %net.short_id(), "network pruned");
+            self.events.network("destroy", &net, None);
             deleted.push(net.name);
         }
         if let Err(e) = self.sync_firewall(&registry).await {

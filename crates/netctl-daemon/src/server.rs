@@ -40,9 +40,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     tokio::spawn(crate::monitor::run(daemon.clone()));
-    let app = crate::api::router(daemon);
+    let app = crate::api::router(daemon.clone());
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Open `GET /events` streams end, or the shutdown would wait for them.
+            daemon.events.close();
+        })
         .await
         .context("API server failed")?;
 

@@ -277,6 +277,7 @@ async fn connect(client: &Client, args: ConnectArgs) -> Result<i32> {
         endpoint_config: Some(EndpointConfig {
             aliases: args.alias,
             ipam_config: args.ip.map(|ip| EndpointIpamConfig { ipv4_address: Some(ip) }),
+            mac_address: None,
         }),
     };
     client.post_unit(&format!("/v1/networks/{}/connect", seg(&args.network)), &req).await?;
