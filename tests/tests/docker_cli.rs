@@ -415,3 +415,40 @@ fn docker_networks_and_netctl_networks_are_the_same_thing() {
     let ours = sb.netctl("network inspect nc").ok().json();
     assert_eq!(ours[0]["Containers"].as_object().unwrap().len(), 1);
 }
+
+/// restart, kill -s, top; refusals in Docker's error JSON; and a daemon that
+/// stops while `docker events` follows it ends the stream and exits cleanly.
+#[test]
+fn docker_restart_kill_top_refusals_and_shutdown_with_a_listener() {
+    let sb = sandbox();
+    sb.netctl("run -d --name web -- sleep 1000").ok();
+    let pid = docker(&sb, "inspect -f '{{.State.Pid}}' web").ok().trimmed().to_string();
+    docker(&sb, "restart -t 1 web").ok();
+    let pid2 = docker(&sb, "inspect -f '{{.State.Pid}}' web").ok().trimmed().to_string();
+    assert_ne!(pid, pid2, "a new process");
+    let top = docker(&sb, "top web").ok();
+    assert!(
+        top.stdout.lines().next().unwrap().contains("PID") && top.stdout.contains("sleep 1000"),
+        "{}",
+        top.stdout
+    );
+    docker(&sb, "kill -s TERM web").ok();
+    sb.sh("for i in $(seq 100); do [ \"$(netctl inspect -f '{{.State.Status}}' web)\" = exited ] && exit 0; sleep 0.05; done; exit 1").ok();
+    assert_eq!(docker(&sb, "inspect -f '{{.State.ExitCode}}' web").ok().trimmed(), "143");
+    let again = docker(&sb, "kill web").fail();
+    assert!(again.stderr.contains("is not running"), "{}", again.stderr);
+    let bad = docker(&sb, "network create --scope swarm sw").fail();
+    assert!(bad.stderr.contains("netctl networks are local"), "{}", bad.stderr);
+    let ip6 = docker(&sb, "network connect --ip6 fd00::5 bridge web").fail();
+    assert!(ip6.stderr.contains("IPv6Address"), "{}", ip6.stderr);
+    let status = sb
+        .sh("curl -s -o /dev/null -w '%{http_code}' --unix-socket /run/netctl/netctl.sock -X POST -d '{}' http://localhost/v1.50/containers/create")
+        .ok();
+    assert_eq!(status.trimmed(), "501");
+
+    sb.sh("(DOCKER_HOST=unix:///run/netctl/netctl.sock docker events > /run/ev.txt 2>&1; echo \"exit $?\" >> /run/ev.txt) >/dev/null 2>&1 &").ok();
+    sb.sh("for i in $(seq 100); do netctl info >/dev/null 2>&1; curl -s --unix-socket /run/netctl/netctl.sock http://localhost/info | grep -q '\"NEventsListener\":1' && exit 0; sleep 0.05; done; exit 1").ok();
+    sb.stop_daemon();
+    let out = sb.sh("for i in $(seq 100); do grep -q exit /run/ev.txt && cat /run/ev.txt && exit 0; sleep 0.05; done; cat /run/ev.txt; exit 1").ok();
+    assert!(out.stdout.contains("exit "), "docker events ended with the daemon: {}", out.stdout);
+}

@@ -114,6 +114,11 @@ pub async fn connect(
     if cfg.links.as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(ApiError::bad_request("links on connect are not supported: give --link to netctl run"));
     }
+    if cfg.gw_priority != 0 {
+        return Err(ApiError::bad_request(
+            "--gw-priority is not supported: the first network that is not internal carries the default route",
+        ));
+    }
     if cfg.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(ApiError::bad_request(
             "endpoint driver options (--driver-opt) are not supported by netctl's bridge driver",
