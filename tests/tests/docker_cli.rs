@@ -439,8 +439,21 @@ fn docker_restart_kill_top_refusals_and_shutdown_with_a_listener() {
     assert!(again.stderr.contains("is not running"), "{}", again.stderr);
     let bad = docker(&sb, "network create --scope swarm sw").fail();
     assert!(bad.stderr.contains("netctl networks are local"), "{}", bad.stderr);
-    let ip6 = docker(&sb, "network connect --ip6 fd00::5 bridge web").fail();
-    assert!(ip6.stderr.contains("IPv6Address"), "{}", ip6.stderr);
+    let ll = docker(&sb, "network connect --link-local-ip 169.254.9.9 bridge web").fail();
+    assert!(ll.stderr.contains("--link-local-ip"), "{}", ll.stderr);
+    // Dual stack through docker: --ipv6 with a subnet, --ip6 on connect.
+    docker(&sb, "network create --ipv6 --subnet fd00:77::/64 --subnet 10.61.0.0/24 v6").ok();
+    docker(&sb, "start web").ok();
+    docker(&sb, "network connect --ip6 fd00:77::99 v6 web").ok();
+    let a6 = sb.sh("ip -n web -j -6 addr show dev eth1 scope global").ok().json();
+    assert_eq!(a6[0]["addr_info"][0]["local"], "fd00:77::99");
+    let v6 = docker(&sb, "inspect -f '{{.NetworkSettings.Networks.v6.GlobalIPv6Address}}' web").ok();
+    assert_eq!(v6.trimmed(), "fd00:77::99");
+    assert_eq!(
+        docker(&sb, "network inspect -f '{{.EnableIPv6}} {{len .IPAM.Config}}' v6").ok().trimmed(),
+        "true 2"
+    );
+    docker(&sb, "stop -t 1 web").ok();
     let status = sb
         .sh("curl -s -o /dev/null -w '%{http_code}' --unix-socket /run/netctl/netctl.sock -X POST -d '{}' http://localhost/v1.50/containers/create")
         .ok();

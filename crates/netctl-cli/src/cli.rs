@@ -107,9 +107,12 @@ pub struct NetworkCreateArgs {
     /// Accepted for Docker compatibility: every netctl network is attachable
     #[arg(long)]
     pub attachable: bool,
-    /// Enable IPv6 (needs an IPv6 --subnet)
+    /// Enable IPv6: with an IPv6 --subnet, or a /64 of this host's unique local prefix
     #[arg(long)]
     pub ipv6: bool,
+    /// IPv4 on the network; --ipv4=false with --ipv6 makes an IPv6-only network
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub ipv4: Option<bool>,
     /// Set a label, KEY=VALUE (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -170,6 +173,9 @@ pub struct ConnectArgs {
     /// Fixed IPv4 address on this network
     #[arg(long)]
     pub ip: Option<String>,
+    /// Fixed IPv6 address on this network
+    #[arg(long)]
+    pub ip6: Option<String>,
     pub network: String,
     pub container: String,
 }
@@ -239,6 +245,9 @@ pub struct RunArgs {
     /// Fixed IPv4 address (user-defined networks only)
     #[arg(long)]
     pub ip: Option<String>,
+    /// Fixed IPv6 address (user-defined networks with IPv6 only)
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Hostname [default: the 12-hex short id]
     #[arg(long)]
     pub hostname: Option<String>,

@@ -39,9 +39,14 @@ impl Daemon {
         let join = match &network {
             Some(net) => Some(JoinRequest {
                 mac: req.mac_address.as_deref().map(parse_mac).transpose()?,
-                ..JoinRequest::parse(&req.aliases, req.ip_address.as_deref(), net)?
+                ..JoinRequest::parse_dual(
+                    &req.aliases,
+                    req.ip_address.as_deref(),
+                    req.ip6_address.as_deref(),
+                    net,
+                )?
             }),
-            None if !req.aliases.is_empty() || req.ip_address.is_some() => {
+            None if !req.aliases.is_empty() || req.ip_address.is_some() || req.ip6_address.is_some() => {
                 return Err(ModelError::invalid("--network-alias and --ip need a network to apply to").into())
             }
             None => None,
@@ -51,8 +56,11 @@ impl Daemon {
         // Bound before anything is made: a port in use fails the run cleanly.
         let sockets = ports
             .iter_mut()
-            .map(|b| port_proxy::bind(b).map(|s| (s, b.container.port)))
+            .map(|b| {
+                port_proxy::bind(b).map(|s| s.into_iter().map(|s| (s, b.container.port)).collect::<Vec<_>>())
+            })
             .collect::<std::result::Result<Vec<_>, String>>()
+            .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
             .map_err(|e| conflict(format!("driver failed programming external connectivity: {e}")))?;
         let id = new_unique_id(&registry);
         let pin = (mode != NetworkMode::Host).then(|| PathBuf::from(netns::NETNS_RUN_DIR).join(&name));

@@ -25,6 +25,7 @@ pub const VETH_MARKER_PREFIX: &str = "netctl-ep:";
 pub struct JoinRequest {
     pub aliases: Vec<String>,
     pub ip: Option<IpAddr>,
+    pub ip6: Option<IpAddr>,
     pub mac: Option<[u8; 6]>,
 }
 
@@ -39,22 +40,39 @@ impl JoinRequest {
         for a in aliases {
             validate_name("alias", a)?;
         }
-        let ip = match ip {
-            None => None,
-            Some(_) if net.builtin => {
-                return Err(ModelError::invalid(
-                    "user specified IP address is supported on user defined networks only",
-                )
-                .into())
-            }
-            Some(text) => Some(
-                text.trim()
-                    .parse::<IpAddr>()
-                    .map_err(|_| ModelError::invalid(format!("invalid IP address {text:?}")))?,
-            ),
-        };
-        Ok(Self { aliases: aliases.to_vec(), ip, mac: None })
+        let ip = parse_address(ip, net, false)?;
+        Ok(Self { aliases: aliases.to_vec(), ip, ip6: None, mac: None })
     }
+
+    /// The same with `--ip6`.
+    pub fn parse_dual(
+        aliases: &[String],
+        ip: Option<&str>,
+        ip6: Option<&str>,
+        net: &Network,
+    ) -> Result<Self> {
+        Ok(Self { ip6: parse_address(ip6, net, true)?, ..Self::parse(aliases, ip, net)? })
+    }
+}
+
+/// `--ip` (IPv4) or `--ip6` (IPv6) for `net`.
+fn parse_address(text: Option<&str>, net: &Network, v6: bool) -> Result<Option<IpAddr>> {
+    let Some(text) = text else { return Ok(None) };
+    if net.builtin {
+        return Err(ModelError::invalid(
+            "user specified IP address is supported on user defined networks only",
+        )
+        .into());
+    }
+    let ip = text
+        .trim()
+        .parse::<IpAddr>()
+        .map_err(|_| ModelError::invalid(format!("invalid IP address {text:?}")))?;
+    if ip.is_ipv6() != v6 {
+        let (flag, family) = if v6 { ("--ip6", "IPv6") } else { ("--ip", "IPv4") };
+        return Err(ModelError::invalid(format!("{flag} {ip}: not an {family} address")).into());
+    }
+    Ok(Some(ip))
 }
 
 impl Daemon {
@@ -80,19 +98,41 @@ impl Daemon {
                 c.name
             ))));
         }
-        let subnet = net
-            .subnets
-            .iter()
-            .find(|s| s.subnet.is_ipv4())
-            .ok_or_else(|| conflict(format!("network {} has no IPv4 subnet", net.name)))?
-            .clone();
-        let book = registry.address_book(&net.id);
-        let ip = match req.ip {
-            Some(ip) => {
-                book.reserve(&subnet, ip)?;
-                ip
+        let v4 = net.subnets.iter().find(|s| s.subnet.is_ipv4()).cloned();
+        let v6 = net.subnets.iter().find(|s| !s.subnet.is_ipv4()).filter(|_| net.enable_ipv6).cloned();
+        if v4.is_none() && v6.is_none() {
+            return Err(conflict(format!("network {} has no subnet to give an address from", net.name)));
+        }
+        for (given, have, flag) in [(req.ip, &v4, "--ip"), (req.ip6, &v6, "--ip6")] {
+            if given.is_some() && have.is_none() {
+                return Err(ModelError::invalid(format!(
+                    "{flag}: network {} has no {} subnet",
+                    net.name,
+                    if flag == "--ip" { "IPv4" } else { "IPv6" }
+                ))
+                .into());
             }
-            None => book.allocate(&subnet)?,
+        }
+        let book = registry.address_book(&net.id);
+        let mut take = |subnet: &netctl_model::SubnetConfig, given: Option<IpAddr>| -> Result<IpNetwork> {
+            let ip = match given {
+                Some(ip) => {
+                    book.reserve(subnet, ip)?;
+                    ip
+                }
+                None => book.allocate(subnet)?,
+            };
+            Ok(IpNetwork::new(ip, subnet.subnet.prefix()).expect("prefix of its subnet"))
+        };
+        let ipv4 = v4.as_ref().map(|s| take(s, req.ip)).transpose()?;
+        let ipv6 = match v6.as_ref().map(|s| take(s, req.ip6)).transpose() {
+            Ok(a) => a,
+            Err(e) => {
+                if let Some(a) = ipv4 {
+                    registry.address_book(&net.id).release(a.ip());
+                }
+                return Err(e);
+            }
         };
         let endpoint_id = id::new_id();
         let mac = req.mac.unwrap_or_else(random_mac);
@@ -103,9 +143,10 @@ impl Daemon {
             network_id: net.id.clone(),
             ifname: c.next_ifname(),
             mac: format_mac(&mac),
-            ipv4: Some(IpNetwork::new(ip, subnet.subnet.prefix()).expect("prefix of its subnet")),
-            ipv6: None,
-            gateway: Some(subnet.gateway),
+            ipv4,
+            ipv6,
+            gateway: v4.map(|s| s.gateway),
+            gateway6: v6.map(|s| s.gateway),
             default_route,
             aliases: req.aliases,
         })
@@ -122,7 +163,12 @@ impl Daemon {
     ) -> Result<()> {
         let netns_path = c.netns_path.as_ref().expect("checked by plan_endpoint");
         let mac = parse_mac(&ep.mac)?;
-        let addresses = [ep.ipv4.expect("planned with an IPv4 address")];
+        let addresses: Vec<IpNetwork> = ep.ipv4.iter().chain(ep.ipv6.iter()).copied().collect();
+        let gateways: Vec<IpAddr> = if ep.default_route {
+            ep.gateway.iter().chain(ep.gateway6.iter()).copied().collect()
+        } else {
+            Vec::new()
+        };
         let spec = EndpointSpec {
             host_ifname: &ep.host_ifname,
             host_alias: format!("{VETH_MARKER_PREFIX}{}", ep.id),
@@ -131,19 +177,29 @@ impl Daemon {
             mtu: net.mtu,
             bridge: &net.bridge,
             addresses: &addresses,
-            gateway: if ep.default_route { ep.gateway } else { None },
+            gateways: &gateways,
         };
         let ns = netctl_kernel::netns::open_netns(netns_path)?;
         self.netlink.create_endpoint(inside, &ns, &spec).await?;
-        self.announce(ns.into(), ep, mac, addresses[0].ip()).await;
+        for addr in &addresses {
+            let ns = ns.try_clone().map_err(|e| DaemonError::Io("dup netns fd".into(), e))?;
+            self.announce(ns.into(), ep, mac, addr.ip()).await;
+        }
         Ok(())
     }
 
     /// Tells whoever cached another MAC for `ip` (a container removed a moment ago
     /// held it) about this endpoint's. A failure costs only that, so it is logged.
     async fn announce(&self, ns: OwnedFd, ep: &Endpoint, mac: [u8; 6], ip: IpAddr) {
-        let IpAddr::V4(ip) = ip else { return };
-        if let Err(e) = self.netlink.announce_ipv4(ns, &ep.host_ifname, ep.ifname.clone(), mac, ip).await {
+        let announced = match ip {
+            IpAddr::V4(v4) => {
+                self.netlink.announce_ipv4(ns, &ep.host_ifname, ep.ifname.clone(), mac, v4).await
+            }
+            IpAddr::V6(v6) => {
+                self.netlink.announce_ipv6(ns, &ep.host_ifname, ep.ifname.clone(), mac, v6).await
+            }
+        };
+        if let Err(e) = announced {
             tracing::warn!(%ip, error = %e, "cannot announce the address");
         }
     }
@@ -164,9 +220,10 @@ impl Daemon {
         let before = registry.find_container(&req.container)?.clone();
         let cfg = req.endpoint_config.clone().unwrap_or_default();
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
+        let ip6 = cfg.ipam_config.as_ref().and_then(|i| i.ipv6_address.as_deref());
         let join = JoinRequest {
             mac: cfg.mac_address.as_deref().map(parse_mac).transpose()?,
-            ..JoinRequest::parse(&cfg.aliases, ip, &net)?
+            ..JoinRequest::parse_dual(&cfg.aliases, ip, ip6, &net)?
         };
         let inside = self.netlink_in(&before)?;
         let ep = self.plan_endpoint(&mut registry, &before, &net, join)?;
@@ -175,7 +232,9 @@ impl Daemon {
         let intent = match self.journal.begin("connect", Direction::Adds, Some(&before), Some(&mut c)) {
             Ok(i) => i,
             Err(e) => {
-                registry.address_book(&net.id).release(ep.ipv4.expect("planned").ip());
+                for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+                    registry.address_book(&net.id).release(a.ip());
+                }
                 return Err(e.into());
             }
         };

@@ -33,6 +33,11 @@ impl Daemon {
             let valid = ipam::validate_subnet(subnet, None, None)?;
             spec.subnets.push(SubnetConfig::from(valid));
         }
+        if spec.needs_ipv6_subnet() {
+            let subnet = self.pick_free_ipv6_subnet(&registry).await?;
+            let valid = ipam::validate_subnet(subnet, None, None)?;
+            spec.subnets.push(SubnetConfig::from(valid));
+        }
         let net_id = loop {
             let candidate = id::new_id();
             if registry.find_network(id::short_id(&candidate)).is_err() {
@@ -43,10 +48,17 @@ impl Daemon {
         self.install_network(&net).await?;
         tracing::info!(network = %net.name, id = %net.short_id(), bridge = %net.bridge, subnet = %net.subnets[0].subnet, "network created");
         registry.insert_network(net.clone());
-        if let Err(e) = self.sync_firewall(&registry).await {
+        let firewall = async {
+            crate::step!("network.firewall");
+            self.sync_firewall(&registry).await
+        };
+        if let Err(e) = firewall.await {
             registry.remove_network(&net.id);
-            if let Err(undo) = self.uninstall_network(&net).await {
-                tracing::error!(network = %net.name, error = %undo, "cannot remove network after failed firewall update");
+            match self.uninstall_network(&net).await {
+                Ok(None) => {}
+                Ok(Some(undo)) | Err(undo) => {
+                    tracing::error!(network = %net.name, error = %undo, "cannot remove network after failed firewall update")
+                }
             }
             return Err(e);
         }
@@ -65,11 +77,17 @@ impl Daemon {
                 DaemonError::Kernel(e)
             }
         })?;
-        if let Err(e) = self.networks_store.save(&net.id, net) {
+        // A crash from here on leaves a marked bridge no record claims: reconcile
+        // removes it.
+        let saved = (|| -> Result<()> {
+            crate::step!("network.bridge");
+            Ok(self.networks_store.save(&net.id, net)?)
+        })();
+        if let Err(e) = saved {
             if let Err(undo) = self.netlink.delete_link(&net.bridge).await {
                 tracing::error!(bridge = %net.bridge, error = %undo, "could not remove bridge after failed state write");
             }
-            return Err(e.into());
+            return Err(e);
         }
         Ok(())
     }
@@ -98,19 +116,71 @@ impl Daemon {
         })
     }
 
+    /// A /64 of the configured IPv6 pools, else of this host's own unique local
+    /// /48 (random, made once and kept in the state, as Docker 27+ does).
+    async fn pick_free_ipv6_subnet(&self, registry: &Registry) -> Result<IpNetwork> {
+        let mut avoid: Vec<IpNetwork> = registry
+            .networks()
+            .flat_map(|n| n.subnets.iter().map(|s| s.subnet))
+            .filter(|s| !s.is_ipv4())
+            .collect();
+        avoid.extend(self.netlink.ipv6_route_destinations().await?);
+        let mut pools: Vec<_> =
+            self.config.network.default_address_pools.iter().filter(|p| !p.base.is_ipv4()).cloned().collect();
+        if pools.is_empty() {
+            pools.push(ipam::AddressPool { base: self.host_ula_prefix()?, size: 64 });
+        }
+        ipam::pick_subnet(&pools, false, &avoid).ok_or_else(|| {
+            conflict("no free IPv6 subnet left in the address pools: give --subnet or add IPv6 pools under [network] default_address_pools")
+        })
+    }
+
+    /// This host's unique local prefix (RFC 4193: fd00::/8 and 40 random bits),
+    /// `<data-root>/ipv6-ula-prefix`, made at the first IPv6 network.
+    fn host_ula_prefix(&self) -> Result<IpNetwork> {
+        let path = self.config.data_root.join("ipv6-ula-prefix");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(net) = text.trim().parse::<IpNetwork>() {
+                return Ok(net);
+            }
+            tracing::warn!(path = %path.display(), "unreadable IPv6 prefix file: a new prefix is made");
+        }
+        let r: [u8; 5] = rand::random();
+        let ip = std::net::Ipv6Addr::new(
+            0xfd00 | u16::from(r[0]),
+            u16::from_be_bytes([r[1], r[2]]),
+            u16::from_be_bytes([r[3], r[4]]),
+            0,
+            0,
+            0,
+            0,
+            0,
+        );
+        let net = IpNetwork::new(ip.into(), 48).expect("a /48");
+        crate::store::write_private(&path, format!("{net}\n").as_bytes())
+            .map_err(|e| DaemonError::Io(format!("write {}", path.display()), e))?;
+        tracing::info!(prefix = %net, "made this host's IPv6 unique local prefix");
+        Ok(net)
+    }
+
     pub async fn remove_network(&self, key: &str) -> Result<()> {
         let mut registry = self.registry.lock().await;
         let net = registry.find_network(key)?.clone();
         self.check_removable(&net)?;
         Self::check_unused(&registry, &net)?;
-        self.uninstall_network(&net).await?;
+        let leftover = self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
         self.events.network("destroy", &net, None);
         if let Err(e) = self.sync_firewall(&registry).await {
             tracing::warn!(network = %net.name, error = %e, "cannot remove the network's firewall rules");
         }
-        Ok(())
+        match leftover {
+            Some(e) => {
+                Err(DaemonError::Teardown(format!("network {}'s bridge {}: {e}", net.name, net.bridge)))
+            }
+            None => Ok(()),
+        }
     }
 
     fn check_removable(&self, net: &Network) -> Result<()> {
@@ -130,11 +200,20 @@ impl Daemon {
         Ok(())
     }
 
-    /// Bridge first: if that fails the network stays whole and the user may retry.
-    async fn uninstall_network(&self, net: &Network) -> Result<()> {
-        self.netlink.delete_link(&net.bridge).await?;
+    /// The record first: once it is gone the network is, and a bridge left by a
+    /// crash or a failed delete carries a marker no record claims, which the next
+    /// start removes.
+    /// Err while the network still exists; Ok once its record is gone, with what
+    /// could not be removed of its bridge.
+    async fn uninstall_network(&self, net: &Network) -> Result<Option<DaemonError>> {
+        crate::step!("network.rm");
         self.networks_store.remove(&net.id)?;
-        Ok(())
+        let bridge = async {
+            crate::step!("network.rm.bridge");
+            self.netlink.delete_link(&net.bridge).await?;
+            Ok(())
+        };
+        Ok(bridge.await.err())
     }
 
     pub async fn inspect_network(&self, key: &str) -> Result<NetworkInspect> {
@@ -170,10 +249,13 @@ impl Daemon {
             if self.check_removable(&net).is_err() || Self::check_unused(&registry, &net).is_err() {
                 continue;
             }
-            self.uninstall_network(&net).await?;
+            let leftover = self.uninstall_network(&net).await?;
             registry.remove_network(&net.id);
             tracing::info!(network = %net.name, id = %net.short_id(), "network pruned");
             self.events.network("destroy", &net, None);
+            if let Some(e) = leftover {
+                tracing::error!(network = %net.name, error = %e, "pruned network's bridge left for the next start");
+            }
             deleted.push(net.name);
         }
         if let Err(e) = self.sync_firewall(&registry).await {

@@ -50,7 +50,7 @@ impl Daemon {
             for b in &c.ports {
                 let mut b = *b;
                 match port_proxy::bind(&mut b) {
-                    Ok(s) => sockets.push((s, b.container.port)),
+                    Ok(s) => sockets.extend(s.into_iter().map(|s| (s, b.container.port))),
                     Err(e) => tracing::error!(container = %c.name, error = %e, "cannot publish port again"),
                 }
             }

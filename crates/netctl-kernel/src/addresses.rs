@@ -1,6 +1,6 @@
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
-use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 
 use crate::error::{KernelError, Result};
 use crate::Netlink;
@@ -27,12 +27,16 @@ impl Netlink {
         Ok(out)
     }
 
+    /// Adds an address. An IPv6 one skips duplicate address detection (IFA_F_NODAD):
+    /// netctl assigned it and knows it is unique, and a tentative address would
+    /// leave the gateway or the container unreachable for a second or more.
     pub async fn add_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
-        self.handle
-            .address()
-            .add(index, addr.ip(), addr.prefix())
-            .execute()
-            .await
-            .map_err(|e| KernelError::netlink(format!("add address {addr}"), e))
+        let mut req = self.handle.address().add(index, addr.ip(), addr.prefix());
+        if addr.is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        req.execute().await.map_err(|e| KernelError::netlink(format!("add address {addr}"), e))
     }
 }

@@ -9,7 +9,7 @@
 //! forwards anything from it, so it is lost; this one waits for the port.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -55,6 +55,44 @@ impl Netlink {
                 for gap in REPEAT_GAPS {
                     tokio::time::sleep(gap).await;
                     if !announcement.send() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The IPv6 counterpart: an unsolicited neighbour advertisement (RFC 4861
+    /// §7.2.6, Override set) for `ip` to all nodes, from `ip` itself, at the same
+    /// moments as the IPv4 announcement.
+    pub async fn announce_ipv6(
+        &self,
+        ns: OwnedFd,
+        host_ifname: &str,
+        ifname: String,
+        mac: [u8; 6],
+        ip: Ipv6Addr,
+    ) -> Result<()> {
+        let socket =
+            tokio::task::spawn_blocking(move || run_in_netns(&ns, move || icmpv6_socket(&ifname, ip)));
+        self.wait_oper_up(host_ifname).await?;
+        let socket = socket
+            .await
+            .map_err(|e| KernelError::Other { op: "announce address".into(), message: e.to_string() })??;
+        let advert = neighbour_advertisement(mac, ip);
+        let send = move || match send_all_nodes(&socket, &advert) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(%ip, error = %e, "announcement not sent; the endpoint is gone");
+                false
+            }
+        };
+        if send() {
+            tokio::spawn(async move {
+                for gap in REPEAT_GAPS {
+                    tokio::time::sleep(gap).await;
+                    if !send() {
                         break;
                     }
                 }
@@ -128,6 +166,92 @@ fn gratuitous_arp(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
     p
 }
 
+/// A raw ICMPv6 socket on `ifname`, bound to `ip`, hop limit 255 (neighbour
+/// discovery drops anything else); the kernel fills in the checksum.
+fn icmpv6_socket(ifname: &str, ip: Ipv6Addr) -> Result<OwnedFd> {
+    let name =
+        std::ffi::CString::new(ifname).map_err(|e| KernelError::io("interface name", io::Error::other(e)))?;
+    let fail = |what: &str| KernelError::io(what.to_string(), io::Error::last_os_error());
+    // SAFETY: plain libc calls on a socket owned from its creation; every pointer
+    // passed is to a live local of the size given.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMPV6);
+        if fd < 0 {
+            return Err(fail("open ICMPv6 socket"));
+        }
+        let socket = OwnedFd::from_raw_fd(fd);
+        let bytes = name.as_bytes_with_nul();
+        if libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            bytes.as_ptr().cast(),
+            bytes.len() as u32,
+        ) < 0
+        {
+            return Err(fail(&format!("bind ICMPv6 socket to {ifname}")));
+        }
+        let hops: libc::c_int = 255;
+        let len = std::mem::size_of::<libc::c_int>() as u32;
+        if libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_HOPS,
+            (&hops as *const libc::c_int).cast(),
+            len,
+        ) < 0
+        {
+            return Err(fail("set ICMPv6 hop limit"));
+        }
+        let mut local: libc::sockaddr_in6 = std::mem::zeroed();
+        local.sin6_family = libc::AF_INET6 as u16;
+        local.sin6_addr.s6_addr = ip.octets();
+        if libc::bind(
+            fd,
+            (&local as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as u32,
+        ) < 0
+        {
+            return Err(fail(&format!("bind ICMPv6 socket to {ip}")));
+        }
+        Ok(socket)
+    }
+}
+
+/// Type 136, Override flag, the target, and the target link-layer address option.
+fn neighbour_advertisement(mac: [u8; 6], ip: Ipv6Addr) -> [u8; 32] {
+    let mut p = [0u8; 32];
+    p[0] = 136;
+    p[4] = 0x20; // Override: replace whatever the receiver has cached
+    p[8..24].copy_from_slice(&ip.octets());
+    p[24] = 2; // option: target link-layer address
+    p[25] = 1; // length in units of 8 bytes
+    p[26..32].copy_from_slice(&mac);
+    p
+}
+
+fn send_all_nodes(socket: &OwnedFd, packet: &[u8]) -> io::Result<()> {
+    // SAFETY: zeroed sockaddr_in6 is valid; family and address are set.
+    let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    to.sin6_family = libc::AF_INET6 as u16;
+    to.sin6_addr.s6_addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets();
+    // SAFETY: packet and `to` are valid for the lengths given.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&to as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn send_broadcast(socket: &OwnedFd, ifindex: i32, frame: &[u8]) -> io::Result<()> {
     // SAFETY: zeroed sockaddr_ll is valid; the fields set are its documented ones.
     let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -156,6 +280,15 @@ fn send_broadcast(socket: &OwnedFd, ifindex: i32, frame: &[u8]) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_advertisement_overrides_with_our_mac() {
+        let ip: Ipv6Addr = "fd00:2::3".parse().unwrap();
+        let p = neighbour_advertisement([2, 0, 0, 0, 0, 7], ip);
+        assert_eq!(&p[..8], &[136, 0, 0, 0, 0x20, 0, 0, 0]);
+        assert_eq!(&p[8..24], &ip.octets());
+        assert_eq!(&p[24..32], &[2, 1, 2, 0, 0, 0, 0, 7]);
+    }
 
     #[test]
     fn the_announcement_names_the_address_as_sender_and_target() {

@@ -22,8 +22,9 @@ pub struct EndpointSpec<'a> {
     pub mtu: u32,
     pub bridge: &'a str,
     pub addresses: &'a [IpNetwork],
-    /// Default route through this gateway (the container's first network only).
-    pub gateway: Option<IpAddr>,
+    /// Default routes through these gateways (the container's first network only):
+    /// IPv4, IPv6 or both.
+    pub gateways: &'a [IpAddr],
 }
 
 impl Netlink {
@@ -60,7 +61,7 @@ impl Netlink {
             Ok(Some(host_end)) => {
                 // The container's side only once the host's is done.
                 match self.finish_host_end(host_end.index, spec).await {
-                    Ok(()) => configure_inside(inside, spec).await,
+                    Ok(()) => configure_inside(inside, netns, spec).await,
                     Err(e) => Err(e),
                 }
             }
@@ -91,7 +92,10 @@ impl Netlink {
     }
 }
 
-async fn configure_inside(inside: &Netlink, spec: &EndpointSpec<'_>) -> Result<()> {
+async fn configure_inside(inside: &Netlink, netns: &impl AsFd, spec: &EndpointSpec<'_>) -> Result<()> {
+    if spec.addresses.iter().any(IpNetwork::is_ipv6) {
+        enable_ipv6_inside(netns, spec.container_ifname)?;
+    }
     let link = inside.link_by_name(spec.container_ifname).await?.ok_or_else(|| KernelError::Other {
         op: format!("configure {}", spec.container_ifname),
         message: "the veth end did not arrive in the container's namespace".into(),
@@ -100,10 +104,35 @@ async fn configure_inside(inside: &Netlink, spec: &EndpointSpec<'_>) -> Result<(
         inside.add_address(link.index, *addr).await?;
     }
     inside.set_link_up(link.index, None).await?;
-    if let Some(gw) = spec.gateway {
-        inside.add_default_route(gw, link.index).await?;
+    for gw in spec.gateways {
+        inside.add_default_route(*gw, link.index).await?;
     }
     Ok(())
+}
+
+/// IPv6 on the container's interface only (the namespace's default is off, see
+/// netns::create_pinned_netns), without what makes each join cost every other port
+/// of the bridge: no duplicate address detection (the daemon's addresses are unique,
+/// and are added with NODAD too), no router solicitations, no autoconfiguration
+/// from router advertisements. Written in the container's namespace, where its
+/// /proc/sys/net is.
+fn enable_ipv6_inside(netns: &impl AsFd, ifname: &str) -> Result<()> {
+    let ifname = ifname.to_string();
+    crate::netns::run_in_netns(netns, move || {
+        let dir = format!("/proc/sys/net/ipv6/conf/{ifname}");
+        for (key, value) in [
+            ("accept_dad", "0"),
+            ("dad_transmits", "0"),
+            ("router_solicitations", "0"),
+            ("accept_ra", "0"),
+            ("autoconf", "0"),
+            ("disable_ipv6", "0"),
+        ] {
+            std::fs::write(format!("{dir}/{key}"), value)
+                .map_err(|e| KernelError::io(format!("set {dir}/{key} = {value}"), e))?;
+        }
+        Ok(())
+    })
 }
 
 impl Netlink {

@@ -1,4 +1,4 @@
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
@@ -14,7 +14,18 @@ impl Netlink {
     /// Destinations of the host's IPv4 unicast routes in the main table, default
     /// route excluded: the subnets IPAM must not hand out, as Docker avoids them.
     pub async fn ipv4_route_destinations(&self) -> Result<Vec<IpNetwork>> {
-        let request = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        self.route_destinations(RouteMessageBuilder::<Ipv4Addr>::new().build()).await
+    }
+
+    /// The same for IPv6 (link-local and multicast routes are never candidates).
+    pub async fn ipv6_route_destinations(&self) -> Result<Vec<IpNetwork>> {
+        self.route_destinations(RouteMessageBuilder::<Ipv6Addr>::new().build()).await
+    }
+
+    async fn route_destinations(
+        &self,
+        request: netlink_packet_route::route::RouteMessage,
+    ) -> Result<Vec<IpNetwork>> {
         let mut stream = self.handle.route().get(request).execute();
         let mut out = Vec::new();
         while let Some(msg) = stream.try_next().await.map_err(|e| KernelError::netlink("list routes", e))? {
@@ -26,7 +37,12 @@ impl Netlink {
             for attr in &msg.attributes {
                 match attr {
                     RouteAttribute::Table(t) => table = *t,
-                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => dest = Some(*ip),
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
+                        dest = Some(std::net::IpAddr::V4(*ip))
+                    }
+                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => {
+                        dest = Some(std::net::IpAddr::V6(*ip))
+                    }
                     _ => {}
                 }
             }
@@ -34,7 +50,7 @@ impl Netlink {
                 continue;
             }
             if let Some(ip) = dest {
-                if let Ok(net) = IpNetwork::new(ip.into(), msg.header.destination_prefix_length) {
+                if let Ok(net) = IpNetwork::new(ip, msg.header.destination_prefix_length) {
                     out.push(net);
                 }
             }

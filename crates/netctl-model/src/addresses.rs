@@ -11,8 +11,9 @@ use crate::{ModelError, SubnetConfig};
 #[derive(Debug, Clone, Default)]
 pub struct AddressBook {
     used: BTreeSet<u128>,
-    /// The last address handed out; the next search starts after it.
-    cursor: Option<u128>,
+    /// The last address handed out, per family (IPv4, IPv6): the next search
+    /// starts after it, so a released address is not given again at once.
+    cursor: [Option<u128>; 2],
 }
 
 impl AddressBook {
@@ -73,7 +74,8 @@ impl AddressBook {
         let (lo, hi) = Self::bounds(cfg);
         let gateway = to_u128(cfg.gateway);
         let v4 = cfg.subnet.is_ipv4();
-        let start = match self.cursor {
+        let family = usize::from(!v4);
+        let start = match self.cursor[family] {
             Some(c) if c >= lo && c < hi => c + 1,
             _ => lo,
         };
@@ -82,7 +84,7 @@ impl AddressBook {
         match found {
             Some(n) => {
                 self.used.insert(n);
-                self.cursor = Some(n);
+                self.cursor[family] = Some(n);
                 Ok(from_u128(n, v4))
             }
             None => Err(ModelError::conflict(format!(

@@ -22,6 +22,9 @@ pub struct NetworkCreateRequest {
     pub attachable: bool,
     #[serde(rename = "EnableIPv6", default, skip_serializing_if = "Option::is_none")]
     pub enable_ipv6: Option<bool>,
+    /// Docker 28's `--ipv4=false`: an IPv6-only network.
+    #[serde(rename = "EnableIPv4", default, skip_serializing_if = "Option::is_none")]
+    pub enable_ipv4: Option<bool>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     #[serde(default)]

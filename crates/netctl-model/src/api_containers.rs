@@ -38,6 +38,9 @@ pub struct ContainerCreateRequest {
     /// `--ip`: a fixed IPv4 address on the first network.
     #[serde(rename = "IPAddress", default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    /// `--ip6`: a fixed IPv6 address on the first network.
+    #[serde(rename = "IPv6Address", default, skip_serializing_if = "Option::is_none")]
+    pub ip6_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
     /// `--dns`: this container's own upstream servers.
@@ -128,6 +131,8 @@ pub struct EndpointConfig {
 pub struct EndpointIpamConfig {
     #[serde(rename = "IPv4Address", default, skip_serializing_if = "Option::is_none")]
     pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +245,12 @@ pub struct EndpointSettings {
     #[serde(rename = "IPPrefixLen")]
     pub ip_prefix_len: u8,
     pub gateway: String,
+    #[serde(rename = "IPv6Gateway", default)]
+    pub ipv6_gateway: String,
+    #[serde(rename = "GlobalIPv6Address", default)]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen", default)]
+    pub global_ipv6_prefix_len: u8,
     pub mac_address: String,
     pub aliases: Vec<String>,
     /// The interface name inside the container (eth0, eth1, …).

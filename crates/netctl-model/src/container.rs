@@ -113,7 +113,10 @@ pub struct Endpoint {
     #[serde(default)]
     pub ipv6: Option<IpNetwork>,
     pub gateway: Option<IpAddr>,
-    /// This endpoint carries the container's default route.
+    /// The IPv6 gateway, on networks with IPv6.
+    #[serde(default)]
+    pub gateway6: Option<IpAddr>,
+    /// This endpoint carries the container's default route (each family it has).
     pub default_route: bool,
     /// Network-scoped aliases (`--network-alias`, `connect --alias`).
     pub aliases: Vec<String>,

@@ -145,6 +145,7 @@ pub struct NetworkSpec {
     pub subnets: Vec<SubnetConfig>,
     pub internal: bool,
     pub attachable: bool,
+    pub enable_ipv4: bool,
     pub enable_ipv6: bool,
     pub bridge_options: BridgeOptions,
     pub options: BTreeMap<String, String>,
@@ -211,21 +212,25 @@ impl NetworkSpec {
                 }
             }
         }
+        let has_v4 = subnets.iter().any(|s| s.subnet.is_ipv4());
         let has_v6 = subnets.iter().any(|s| !s.subnet.is_ipv4());
         let enable_ipv6 = req.enable_ipv6.unwrap_or(has_v6);
+        let enable_ipv4 = req.enable_ipv4.unwrap_or(true);
         if has_v6 && !enable_ipv6 {
             return Err(ModelError::invalid("an IPv6 subnet was given but IPv6 is disabled"));
         }
-        if enable_ipv6 && !has_v6 {
-            return Err(ModelError::invalid(
-                "--ipv6 needs an IPv6 --subnet: netctl has no default IPv6 pool yet",
-            ));
+        if has_v4 && !enable_ipv4 {
+            return Err(ModelError::invalid("an IPv4 subnet was given but IPv4 is disabled (--ipv4=false)"));
+        }
+        if !enable_ipv4 && !enable_ipv6 {
+            return Err(ModelError::invalid("a network needs IPv4 or IPv6: --ipv4=false needs --ipv6"));
         }
         Ok(Self {
             name: req.name.clone(),
             subnets,
             internal: req.internal,
             attachable: req.attachable,
+            enable_ipv4,
             enable_ipv6,
             bridge_options,
             options: req.options.clone(),
@@ -235,7 +240,12 @@ impl NetworkSpec {
 
     /// True when the user gave no IPv4 subnet and IPAM must pick one.
     pub fn needs_ipv4_subnet(&self) -> bool {
-        !self.subnets.iter().any(|s| s.subnet.is_ipv4())
+        self.enable_ipv4 && !self.subnets.iter().any(|s| s.subnet.is_ipv4())
+    }
+
+    /// True when IPv6 is on, the user gave no IPv6 subnet and IPAM must pick one.
+    pub fn needs_ipv6_subnet(&self) -> bool {
+        self.enable_ipv6 && !self.subnets.iter().any(|s| !s.subnet.is_ipv4())
     }
 
     pub fn into_network(self, id: String, created: DateTime<Utc>, default_mtu: u32) -> Network {
@@ -329,9 +339,16 @@ mod tests {
             .config
             .push(IpamConfigRequest { subnet: Some("10.5.0.0/16".into()), ..Default::default() });
         assert!(NetworkSpec::from_request(&r).unwrap_err().to_string().contains("overlap"));
+        // --ipv6 alone takes a subnet from the IPv6 pool; --ipv4=false needs --ipv6.
         let mut r = req("n");
         r.enable_ipv6 = Some(true);
-        assert!(NetworkSpec::from_request(&r).is_err());
+        let spec = NetworkSpec::from_request(&r).unwrap();
+        assert!(spec.needs_ipv6_subnet() && spec.needs_ipv4_subnet());
+        r.enable_ipv4 = Some(false);
+        let spec = NetworkSpec::from_request(&r).unwrap();
+        assert!(spec.needs_ipv6_subnet() && !spec.needs_ipv4_subnet());
+        r.enable_ipv6 = None;
+        assert!(NetworkSpec::from_request(&r).unwrap_err().to_string().contains("--ipv4=false needs --ipv6"));
         for bad in ["127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/24", "169.254.0.0/16"] {
             let err = NetworkSpec::from_request(&with_subnet("n", bad, None, None)).unwrap_err();
             assert!(

@@ -4,7 +4,7 @@
 //! rule, so one container publishes at most [`MAX_PUBLISHED_PORTS`].
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,21 +62,30 @@ pub fn sort_ports(ports: &mut [ContainerPort]) {
 /// A published port. `host_port` 0 means "any free port" until the daemon binds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortBinding {
-    pub host_ip: Option<Ipv4Addr>,
+    /// None: every address of the host, IPv4 and IPv6 (0.0.0.0 and [::]), as Docker.
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub container: ContainerPort,
 }
 
 impl PortBinding {
-    pub fn host_ip_or_any(&self) -> Ipv4Addr {
-        self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    pub fn host_ip_or_any(&self) -> IpAddr {
+        self.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// True if the binding listens on `family` (IPv6: true) addresses of the host.
+    pub fn on_family(&self, v6: bool) -> bool {
+        self.host_ip.is_none_or(|ip| ip.is_ipv6() == v6)
     }
 }
 
 impl fmt::Display for PortBinding {
     /// `0.0.0.0:3000->3000/tcp`, as `docker ps` shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}->{}", self.host_ip_or_any(), self.host_port, self.container)
+        match self.host_ip_or_any() {
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}->{}", self.host_port, self.container),
+            ip => write!(f, "{ip}:{}->{}", self.host_port, self.container),
+        }
     }
 }
 
@@ -106,7 +115,16 @@ fn check_count(n: usize, what: &str) -> Result<(), ModelError> {
 }
 
 /// A host address ports can be published on: any (0.0.0.0) or one unicast address.
-fn check_host_ip(ip: Ipv4Addr, whole: &str) -> Result<(), ModelError> {
+fn check_host_ip(ip: IpAddr, whole: &str) -> Result<(), ModelError> {
+    let ip = match ip {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(v6) if v6.is_multicast() => {
+            return Err(ModelError::invalid(format!(
+                "invalid host IP {v6} in port mapping {whole:?}: a multicast address; give one of the host's addresses or ::"
+            )))
+        }
+        IpAddr::V6(_) => return Ok(()),
+    };
     let why = if ip.is_multicast() {
         "a multicast address"
     } else if ip.is_broadcast() {
@@ -124,11 +142,19 @@ fn check_host_ip(ip: Ipv4Addr, whole: &str) -> Result<(), ModelError> {
 }
 
 /// `-p 3000:3000`, `-p 127.0.0.1:8080:80/tcp`, `-p 80` (any host port),
-/// `-p 127.0.0.1::80`, `-p 8000-8001:80-81`.
+/// `-p 127.0.0.1::80`, `-p 8000-8001:80-81`, `-p [::1]:8080:80`, `-p [::]:8080:80`.
 pub fn parse_publish(text: &str) -> Result<Vec<PortBinding>, ModelError> {
     let (spec, proto) = text.split_once('/').unwrap_or((text, ""));
     let proto = Protocol::parse(proto, text)?;
-    let parts: Vec<&str> = spec.split(':').collect();
+    // An IPv6 host address is bracketed: [::1]:8080:80.
+    let (bracketed, spec) = match spec.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+        Some((ip, rest)) => (Some(ip), rest.strip_prefix(':').unwrap_or(rest)),
+        None => (None, spec),
+    };
+    let mut parts: Vec<&str> = spec.split(':').collect();
+    if let Some(ip) = bracketed {
+        parts.insert(0, ip);
+    }
     let (ip, host, container) = match parts.as_slice() {
         [c] => ("", "", *c),
         [h, c] => ("", *h, *c),
@@ -136,16 +162,14 @@ pub fn parse_publish(text: &str) -> Result<Vec<PortBinding>, ModelError> {
         _ => {
             return Err(ModelError::invalid(format!(
                 "invalid port mapping {text:?}: use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp] \
-                 (IPv6 host addresses are not supported yet)"
+                 (an IPv6 HOST_IP in brackets: [::1]:8080:80)"
             )))
         }
     };
     let host_ip = match ip {
         "" => None,
-        ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-            ModelError::invalid(format!(
-                "invalid host IP {ip:?} in port mapping {text:?}: not an IPv4 address"
-            ))
+        ip => Some(ip.parse::<IpAddr>().map_err(|_| {
+            ModelError::invalid(format!("invalid host IP {ip:?} in port mapping {text:?}: not an IP address"))
         })?),
     };
     if let Some(ip) = host_ip {
@@ -212,7 +236,10 @@ mod tests {
         assert_eq!(one("3000:3000"), PortBinding { host_ip: None, host_port: 3000, container: tcp(3000) });
         assert_eq!(one("80"), PortBinding { host_ip: None, host_port: 0, container: tcp(80) });
         let b = one("127.0.0.1:8080:80/udp");
-        assert_eq!(b.host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(b.host_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(one("[::1]:8080:80").host_ip, Some("::1".parse().unwrap()));
+        assert_eq!(one("[::]:8080:80").host_port, 8080);
+        assert_eq!(one("[fd00::1]::80").host_port, 0);
         assert_eq!((b.host_port, b.container.proto), (8080, Protocol::Udp));
         assert_eq!(one("127.0.0.1::80").host_port, 0);
         assert_eq!(parse_publish("8000-8001:80-81").unwrap().len(), 2);

@@ -111,6 +111,7 @@ pub fn create_request(args: &NetworkCreateArgs) -> Result<NetworkCreateRequest> 
         internal: args.internal,
         attachable: args.attachable,
         enable_ipv6: args.ipv6.then_some(true),
+        enable_ipv4: args.ipv4,
         options: parse_key_values("option", args.opt.iter().map(String::as_str))?,
         labels: parse_key_values("label", args.label.iter().map(String::as_str))?,
     })
@@ -276,7 +277,10 @@ async fn connect(client: &Client, args: ConnectArgs) -> Result<i32> {
         container: args.container,
         endpoint_config: Some(EndpointConfig {
             aliases: args.alias,
-            ipam_config: args.ip.map(|ip| EndpointIpamConfig { ipv4_address: Some(ip) }),
+            ipam_config: (args.ip.is_some() || args.ip6.is_some()).then(|| EndpointIpamConfig {
+                ipv4_address: args.ip.clone(),
+                ipv6_address: args.ip6.clone(),
+            }),
             mac_address: None,
         }),
     };
@@ -340,6 +344,7 @@ mod tests {
             internal: false,
             attachable: false,
             ipv6: false,
+            ipv4: None,
             label: vec!["a=b".into()],
             opt: vec![],
             name: "n".into(),

@@ -32,6 +32,7 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
         network_mode: args.network.clone(),
         aliases: args.network_alias.clone(),
         ip_address: args.ip.clone(),
+        ip6_address: args.ip6.clone(),
         mac_address: args.mac_address.clone(),
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),

@@ -14,7 +14,10 @@ use crate::error::{KernelError, Result};
 pub fn apply(spec: &FirewallSpec) -> Result<()> {
     run(&rules::render(spec), "apply netctl firewall rules")?;
     if spec.networks.iter().any(|n| !n.internal) {
-        enable_ipv4_forwarding()?;
+        enable_forwarding("/proc/sys/net/ipv4/ip_forward", "net.ipv4.ip_forward")?;
+    }
+    if spec.networks.iter().any(|n| !n.internal && n.subnets.iter().any(|s| s.is_ipv6())) {
+        enable_forwarding("/proc/sys/net/ipv6/conf/all/forwarding", "net.ipv6.conf.all.forwarding")?;
     }
     Ok(())
 }
@@ -37,11 +40,11 @@ fn run(doc: &nftables::schema::Nftables<'_>, op: &str) -> Result<()> {
 }
 
 /// Routing between the bridges and the outside needs forwarding, as Docker turns it
-/// on; it is per network namespace, so tests in their own namespace leave the host's alone.
-fn enable_ipv4_forwarding() -> Result<()> {
-    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
-    if std::fs::read_to_string(PATH).map(|v| v.trim() == "1").unwrap_or(false) {
+/// on (IPv6 with the first IPv6 network); it is per network namespace, so tests in
+/// their own namespace leave the host's alone.
+fn enable_forwarding(path: &str, name: &str) -> Result<()> {
+    if std::fs::read_to_string(path).map(|v| v.trim() == "1").unwrap_or(false) {
         return Ok(());
     }
-    std::fs::write(PATH, "1").map_err(|e| KernelError::io("enable IPv4 forwarding (net.ipv4.ip_forward)", e))
+    std::fs::write(path, "1").map_err(|e| KernelError::io(format!("enable forwarding ({name})"), e))
 }

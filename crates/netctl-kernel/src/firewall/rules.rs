@@ -8,9 +8,9 @@
 //! Internal networks reach neither the outside (forward) nor the host (input).
 
 use std::borrow::Cow;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::IpNetwork;
 use nftables::batch::Batch;
 use nftables::expr::{
     CTFamily, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
@@ -69,11 +69,25 @@ pub fn render(spec: &FirewallSpec) -> Nftables<'static> {
     b.add(rule(
         "output",
         vec![
-            matches(payload("ip", "daddr"), Operator::NEQ, prefix(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            matches(payload("ip", "daddr"), Operator::NEQ, prefix(Ipv4Addr::new(127, 0, 0, 0).into(), 8)),
             local_daddr(),
             jump("published"),
         ],
     ));
+    if spec.networks.iter().any(|n| n.subnets.iter().any(IpNetwork::is_ipv6)) {
+        b.add(rule(
+            "output",
+            vec![
+                matches(
+                    payload("ip6", "daddr"),
+                    Operator::NEQ,
+                    Expression::String(Ipv6Addr::LOCALHOST.to_string().into()),
+                ),
+                local_daddr(),
+                jump("published"),
+            ],
+        ));
+    }
     for p in &spec.ports {
         b.add(rule("published", published_rule(p)));
     }
@@ -170,13 +184,25 @@ fn postrouting_rules(spec: &FirewallSpec) -> Vec<Vec<Statement<'static>>> {
 
 fn published_rule(p: &PublishedPort) -> Vec<Statement<'static>> {
     let mut r = vec![ifname(MetaKey::Iifname, &p.bridge, false)];
-    if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
-        r.push(matches(payload("ip", "daddr"), Operator::EQ, Expression::String(ip.to_string().into())));
+    let (l3, family) = match p.container_ip {
+        IpAddr::V4(_) => ("ip", nftables::stmt::NATFamily::IP),
+        IpAddr::V6(_) => ("ip6", nftables::stmt::NATFamily::IP6),
+    };
+    match p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        Some(ip) => {
+            r.push(matches(payload(l3, "daddr"), Operator::EQ, Expression::String(ip.to_string().into())))
+        }
+        // An IPv6 rule says so; IPv4 rules are as they were (a `dnat ip` never
+        // applies to an IPv6 packet in an inet table).
+        None if l3 == "ip6" => {
+            r.push(matches(meta(MetaKey::Nfproto), Operator::EQ, Expression::String("ipv6".into())))
+        }
+        None => {}
     }
     r.push(matches(payload(p.proto.as_str(), "dport"), Operator::EQ, Expression::Number(p.host_port.into())));
     r.push(Statement::DNAT(Some(NAT {
         addr: Some(Expression::String(p.container_ip.to_string().into())),
-        family: Some(nftables::stmt::NATFamily::IP),
+        family: Some(family),
         port: Some(Expression::Number(p.container_port.into())),
         flags: None,
     })));
@@ -223,15 +249,16 @@ fn payload(protocol: &str, field: &str) -> Expression<'static> {
     })))
 }
 
-fn prefix(addr: Ipv4Addr, len: u32) -> Expression<'static> {
+fn prefix(addr: IpAddr, len: u32) -> Expression<'static> {
     Expression::Named(NamedExpression::Prefix(Prefix {
         addr: Box::new(Expression::String(addr.to_string().into())),
         len,
     }))
 }
 
-fn saddr(s: Ipv4Network) -> Statement<'static> {
-    matches(payload("ip", "saddr"), Operator::EQ, prefix(s.network(), s.prefix().into()))
+fn saddr(s: IpNetwork) -> Statement<'static> {
+    let l3 = if s.is_ipv4() { "ip" } else { "ip6" };
+    matches(payload(l3, "saddr"), Operator::EQ, prefix(s.network(), s.prefix().into()))
 }
 
 fn ct(key: &'static str) -> Expression<'static> {

@@ -1,8 +1,8 @@
 //! What the firewall must do, as plain data the daemon derives from its state.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::IpNetwork;
 use netctl_model::ports::Protocol;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,7 +15,8 @@ pub struct FirewallSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRules {
     pub bridge: String,
-    pub subnets: Vec<Ipv4Network>,
+    /// IPv4 and IPv6.
+    pub subnets: Vec<IpNetwork>,
     /// `--internal`: nothing in or out but through the bridge itself.
     pub internal: bool,
     /// `com.docker.network.bridge.enable_icc`: containers of the network may talk.
@@ -28,10 +29,11 @@ pub struct NetworkRules {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPort {
     pub proto: Protocol,
-    /// None or 0.0.0.0: every address of the host.
-    pub host_ip: Option<Ipv4Addr>,
+    /// None, 0.0.0.0 or ::: every address of the host of the container address's family.
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
-    pub container_ip: Ipv4Addr,
+    /// The family of the rule (`dnat ip` or `dnat ip6`).
+    pub container_ip: IpAddr,
     pub container_port: u16,
     /// The bridge the container is reached by. Traffic coming from it is left to
     /// the daemon's relay, as Docker leaves it to docker-proxy: DNAT back out of

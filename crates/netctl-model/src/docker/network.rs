@@ -116,7 +116,7 @@ impl Inspect {
             created: net.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             scope: "local".into(),
             driver: net.driver.clone(),
-            enable_ipv4: true,
+            enable_ipv4: net.subnets.iter().any(|s| s.subnet.is_ipv4()),
             enable_ipv6: net.enable_ipv6,
             ipam: Ipam {
                 driver: "default".into(),
@@ -199,11 +199,6 @@ impl CreateRequest {
                 "config-only networks (--config-only, --config-from) are not supported",
             ));
         }
-        if self.enable_ipv4 == Some(false) {
-            return Err(ModelError::invalid(
-                "netctl networks always have IPv4: --ipv4=false is not supported",
-            ));
-        }
         let ipam = self.ipam.as_ref().map(|i| IpamRequest {
             driver: Some(i.driver.clone()).filter(|d| !d.is_empty()),
             config: i
@@ -224,6 +219,7 @@ impl CreateRequest {
             ipam,
             internal: self.internal,
             attachable: self.attachable,
+            enable_ipv4: self.enable_ipv4,
             enable_ipv6: self.enable_ipv6,
             options: self.options.clone(),
             labels: self.labels.clone(),

@@ -106,10 +106,8 @@ pub async fn connect(
     let req: ConnectRequest = json_body(&body)?;
     let cfg = req.endpoint_config.unwrap_or_default();
     let ipam = cfg.ipam_config.unwrap_or_default();
-    if !ipam.ipv6_address.is_empty() || ipam.link_local_ips.as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(ApiError::bad_request(
-            "netctl gives containers IPv4 addresses only: IPv6Address and LinkLocalIPs are not supported",
-        ));
+    if ipam.link_local_ips.as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::bad_request("link-local addresses (--link-local-ip) are not supported"));
     }
     if cfg.links.as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(ApiError::bad_request("links on connect are not supported: give --link to netctl run"));
@@ -130,6 +128,7 @@ pub async fn connect(
             aliases: cfg.aliases.unwrap_or_default(),
             ipam_config: Some(EndpointIpamConfig {
                 ipv4_address: Some(ipam.ipv4_address).filter(|a| !a.is_empty()),
+                ipv6_address: Some(ipam.ipv6_address).filter(|a| !a.is_empty()),
             }),
             mac_address: Some(cfg.mac_address).filter(|m| !m.is_empty()),
         }),
