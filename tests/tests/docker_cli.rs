@@ -132,6 +132,14 @@ fn docker_network_create_ls_inspect_connect_disconnect_rm_prune() {
         1
     );
     assert!(docker(&sb, "network ls --filter color=red").fail().stderr.contains("invalid filter 'color'"));
+    assert_eq!(
+        lines(&docker(&sb, "network ls --filter dangling=true --format '{{.Name}}'").ok()),
+        ["back", "front"]
+    );
+    assert!(docker(&sb, "network ls --filter dangling=maybe")
+        .fail()
+        .stderr
+        .contains("invalid filter 'dangling=maybe'"));
 
     // inspect: Docker's document, and -f templates that the CLI evaluates itself.
     let text = docker(&sb, "network inspect front").ok();
@@ -365,6 +373,13 @@ fn docker_ps_inspect_stop_start_rm_and_events() {
         ))
         .ok();
     assert_eq!(lines(&ours), ["create", "connect", "connect", "disconnect", "disconnect"]);
+    let plain =
+        sb.netctl(&format!("events --since {since} --until {until} -f type=network -f event=create")).ok();
+    let line = plain.trimmed();
+    assert!(
+        line.ends_with("(name=app, type=bridge)") && line.contains("Z network create "),
+        "as docker prints it: {line}"
+    );
 }
 
 /// A live `docker events` sees a change as it happens, and ends at its --until.

@@ -59,6 +59,11 @@ pub async fn list(
             return Err(ApiError::bad_request(format!("invalid filter: 'type'='{v}'")));
         }
     }
+    for v in f.get("dangling") {
+        if !matches!(v.as_str(), "true" | "1" | "false" | "0") {
+            return Err(ApiError::bad_request(format!("invalid filter 'dangling={v}'")));
+        }
+    }
     let registry = d.registry.lock().await;
     let mut out: Vec<Inspect> = registry
         .networks()
