@@ -431,7 +431,7 @@ fn docker_networks_and_netctl_networks_are_the_same_thing() {
     assert_eq!(ours[0]["Containers"].as_object().unwrap().len(), 1);
 }
 
-/// restart, kill -s, top; refusals in Docker's error JSON; and a daemon that
+/// restart, kill -s, top, logs; refusals in Docker's error JSON; and a daemon that
 /// stops while `docker events` follows it ends the stream and exits cleanly.
 #[test]
 fn docker_restart_kill_top_refusals_and_shutdown_with_a_listener() {
@@ -450,6 +450,16 @@ fn docker_restart_kill_top_refusals_and_shutdown_with_a_listener() {
     docker(&sb, "kill -s TERM web").ok();
     sb.sh("for i in $(seq 100); do [ \"$(netctl inspect -f '{{.State.Status}}' web)\" = exited ] && exit 0; sleep 0.05; done; exit 1").ok();
     assert_eq!(docker(&sb, "inspect -f '{{.State.ExitCode}}' web").ok().trimmed(), "143");
+    sb.netctl("run -d --name talk -- sh -c 'echo one; echo two; echo three >&2'").ok();
+    sb.sh("for i in $(seq 100); do [ \"$(netctl inspect -f '{{.State.Status}}' talk)\" = exited ] && exit 0; sleep 0.05; done; exit 1").ok();
+    let logs = docker(&sb, "logs talk").ok();
+    assert_eq!(logs.stdout, "one\ntwo\nthree\n", "stderr: {}", logs.stderr);
+    assert_eq!(docker(&sb, "logs -n 2 talk").ok().stdout, "two\nthree\n");
+    assert_eq!(
+        sb.sh("DOCKER_HOST=unix:///run/netctl/netctl.sock timeout 10 docker logs -f talk").ok().stdout,
+        "one\ntwo\nthree\n"
+    );
+    assert!(docker(&sb, "logs -t talk").fail().stderr.contains("--timestamps is not supported"));
     let again = docker(&sb, "kill web").fail();
     assert!(again.stderr.contains("is not running"), "{}", again.stderr);
     let bad = docker(&sb, "network create --scope swarm sw").fail();

@@ -12,6 +12,7 @@
 mod containers;
 mod convert;
 mod events;
+mod logs;
 mod networks;
 mod system;
 
@@ -46,6 +47,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
