@@ -65,6 +65,21 @@ def main():
     net.remove()
     out["after_remove"] = sorted(n.name for n in client.networks.list())
 
+    pid = web.attrs["State"]["Pid"]
+    web.restart(timeout=1)
+    web.reload()
+    out["restarted"] = web.status == "running" and web.attrs["State"]["Pid"] != pid
+    web.kill(signal="SIGTERM")
+    for _ in range(100):
+        web.reload()
+        if web.status == "exited":
+            break
+        time.sleep(0.05)
+    out["killed"] = [web.status, web.attrs["State"]["ExitCode"]]
+    out["logs"] = web.logs().decode()
+    web.remove()
+    out["after_rm"] = client.containers.list(all=True)
+
     client.networks.create("pyprune", labels={"prune": "yes"})
     client.networks.create("pykeep")
     out["pruned"] = client.networks.prune(filters={"label": "prune=yes"})["NetworksDeleted"]

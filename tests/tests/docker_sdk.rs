@@ -61,6 +61,10 @@ fn python_sdk_drives_networks_and_containers() {
     assert_eq!(v["create"]["status"], 501);
     assert!(v["create"]["explanation"].as_str().unwrap().contains("netctl run"));
     assert_eq!(v["after_remove"], serde_json::json!(["bridge"]));
+    assert_eq!(v["restarted"], true);
+    assert_eq!(v["killed"], serde_json::json!(["exited", 143]));
+    assert_eq!(v["logs"], "");
+    assert_eq!(v["after_rm"], serde_json::json!([]));
     assert_eq!(v["pruned"], serde_json::json!(["pyprune"]));
     let events: Vec<String> = v["events"]
         .as_array()
@@ -82,11 +86,11 @@ fn python_sdk_drives_networks_and_containers() {
             "destroy pyprune"
         ]
     );
-    // The kernel: pynet's bridge went with it, the container is back on bridge alone.
+    // The kernel: pynet's bridge went with it, and the removed container's namespace.
     assert!(sb.link("pybr0").is_none(), "the SDK's network rm removed the bridge");
-    let links = sb.sh("ip -n web -j link show").ok().json();
-    let names: Vec<&str> = links.as_array().unwrap().iter().filter_map(|l| l["ifname"].as_str()).collect();
-    assert_eq!(names, ["lo", "eth0"]);
+    assert_eq!(sb.sh("ip netns list").ok().trimmed(), "", "container.remove() took the namespace");
+    let veths = sb.links().into_iter().filter(|l| l["linkinfo"]["info_kind"] == "veth").count();
+    assert_eq!(veths, 0, "and its veths");
 }
 
 /// The SDK's network and connect, as the kernel has them: bridge, MTU, address, MAC, routes.

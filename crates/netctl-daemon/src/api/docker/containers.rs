@@ -13,8 +13,8 @@ use netctl_model::docker::container::{Inspect, Summary, Top};
 use netctl_model::docker::filters::Filters;
 
 use super::networks::filters;
-use super::{convert, docker_error, model_error};
-use crate::api::request::{query_flag, query_value};
+use super::{convert, docker_error, flag, model_error};
+use crate::api::request::query_value;
 use crate::api::ApiError;
 use crate::daemon::Daemon;
 use crate::registry::Registry;
@@ -46,7 +46,7 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Vec<Summary>>, ApiError> {
     let f = filters(q.as_deref(), &FILTERS)?;
-    let all = query_flag(q.as_deref(), "all")? || !f.get("status").is_empty() || !f.get("exited").is_empty();
+    let all = flag(q.as_deref(), "all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let limit = match query_value(q.as_deref(), "limit").as_deref() {
         None | Some("") | Some("-1") | Some("0") => usize::MAX,
         Some(n) => n.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {n:?}")))?,
@@ -228,9 +228,9 @@ pub async fn remove(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<StatusCode, ApiError> {
-    let force = query_flag(q.as_deref(), "force")?;
-    query_flag(q.as_deref(), "v")?;
-    if query_flag(q.as_deref(), "link")? {
+    // `v` (anonymous volumes) has nothing to remove: netctl has no volumes.
+    let force = flag(q.as_deref(), "force");
+    if flag(q.as_deref(), "link") {
         return Err(ApiError::bad_request("removing a link (docker rm --link) is not supported"));
     }
     d.remove_container(&id, force).await.map_err(docker_error)?;

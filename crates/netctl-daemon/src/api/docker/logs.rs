@@ -12,7 +12,8 @@ use axum::http::header;
 use axum::response::Response;
 use futures::StreamExt;
 
-use crate::api::request::{query_flag, query_value};
+use super::flag;
+use crate::api::request::query_value;
 use crate::api::ApiError;
 use crate::daemon::Daemon;
 
@@ -49,11 +50,11 @@ pub async fn logs(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let q = q.as_deref();
-    let follow = query_flag(q, "follow")?;
-    if !query_flag(q, "stdout")? && !query_flag(q, "stderr")? {
+    let follow = flag(q, "follow");
+    if !flag(q, "stdout") && !flag(q, "stderr") {
         return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
     }
-    if query_flag(q, "timestamps")? {
+    if flag(q, "timestamps") {
         return Err(ApiError::bad_request(
             "netctl does not record the time of log lines: --timestamps is not supported",
         ));

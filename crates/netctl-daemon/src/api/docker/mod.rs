@@ -119,6 +119,13 @@ fn docker_error(err: DaemonError) -> ApiError {
     err.into()
 }
 
+/// Docker's boolean query values (`httputils.BoolValue`): anything but empty, `0`,
+/// `no`, `false` or `none` is true, in any case (the Python SDK sends `False`).
+fn flag(query: Option<&str>, key: &str) -> bool {
+    crate::api::request::query_value(query, key)
+        .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none"))
+}
+
 fn model_error(err: ModelError) -> ApiError {
     docker_error(err.into())
 }

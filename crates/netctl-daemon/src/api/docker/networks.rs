@@ -20,7 +20,7 @@ use netctl_model::filter::NetworkFilters;
 use netctl_model::Network;
 
 use super::{convert, docker_error, model_error};
-use crate::api::request::{json_body, query_flag, query_value};
+use crate::api::request::{json_body, query_value};
 use crate::api::ApiError;
 use crate::daemon::Daemon;
 
@@ -79,8 +79,7 @@ pub async fn inspect(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Inspect>, ApiError> {
-    // `verbose` adds swarm's peers and services: none here.
-    query_flag(q.as_deref(), "verbose")?;
+    // `verbose` adds swarm's peers and services: none here, so it changes nothing.
     if let Some(scope) = query_value(q.as_deref(), "scope").filter(|s| !s.is_empty() && s != "local") {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("network {id} not found (scope {scope})")));
     }
