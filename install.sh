@@ -10,6 +10,22 @@ if ! command -v cargo >/dev/null; then
 fi
 command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust from rustup first" >&2; exit 1; }
 
+# What netctld runs or needs at run time: nft (nftables) for the firewall, ip
+# (iproute2). With apt where apt exists; elsewhere say what is missing.
+need=()
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    echo "install.sh: installing ${need[*]} with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" \
+      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"; }
+  else
+    echo "install.sh: netctld needs ${need[*]}: install them with your package manager" >&2
+    exit 1
+  fi
+fi
+
 cargo build --release --bins
 install -m 0755 target/release/netctld target/release/netctl /usr/local/bin/
 install -d -m 0755 /etc/netctl /usr/local/share/doc/netctl

@@ -67,7 +67,7 @@ impl Daemon {
             monitor_wakeup: Arc::new(Notify::new()),
             netns_links: std::sync::Mutex::default(),
             resolver: Arc::new(netctl_dns::Resolver::new(config.dns.ttl)),
-            listeners: std::sync::Mutex::new(HashMap::new()),
+            listeners: std::sync::Mutex::default(),
             relays: std::sync::Mutex::new(HashMap::new()),
             firewall_applied: std::sync::Mutex::new(None),
             registry: Mutex::new(registry),

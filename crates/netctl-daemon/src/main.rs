@@ -28,6 +28,7 @@ mod registry;
 mod sandbox_files;
 mod server;
 mod store;
+mod systemd;
 mod teardown;
 mod views;
 
@@ -93,6 +94,8 @@ fn main() -> std::process::ExitCode {
         config.log_level = v;
     }
     logging::init(&config.log_level);
+    // Before any thread: the sockets systemd kept for us, and their variables cleared.
+    systemd::take_listen_fds();
     // FAILPOINTS=<step>=return|return(crash): the crash tests' failure injection.
     let _failpoints = fail::FailScenario::setup();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -86,6 +86,12 @@ impl Daemon {
         let exe = std::env::current_exe().map_err(io_err("find netctld's own binary"))?;
         let mut shim = Command::new(exe);
         shim.arg("shim").arg(&spec_path).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        // The service manager's variables are the daemon's alone.
+        for var in
+            ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+        {
+            shim.env_remove(var);
+        }
         // The shim joins the container's supervisor cgroup before it is even the
         // shim: whatever is left of a start cut short by a crash is found there.
         let supervisor = match self.cgroups.leaf(&c.id, SUPERVISOR_LEAF) {

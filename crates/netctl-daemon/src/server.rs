@@ -1,15 +1,25 @@
-//! The daemon's life: lock the state, load it, reconcile the kernel, open the
-//! socket, tell systemd we're ready, serve until SIGTERM/SIGINT.
+//! The daemon's life: lock the state, load it, reconcile the kernel (every
+//! resolver listener back and serving the whole zone), open the socket, tell
+//! systemd we're ready, serve until SIGTERM/SIGINT.
+//!
+//! The API is served by hyper's HTTP/1 connection builder rather than
+//! `axum::serve`, for what a daemon on a shared socket needs: a client has
+//! `HEADER_READ_TIMEOUT` to send a request's headers (a client that sends half a
+//! request is closed, not held forever), and at most `MAX_CONNECTIONS` are served
+//! at once (more wait in the socket's backlog).
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use netctl_kernel::Netlink;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::daemon::Daemon;
@@ -24,35 +34,106 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     raise_fd_limit();
+    check_run_time_tools()?;
     let _data_lock = DirLock::acquire(&config.data_root)?;
     let _exec_lock =
         if config.exec_root != config.data_root { Some(DirLock::acquire(&config.exec_root)?) } else { None };
 
+    let started = Instant::now();
     let netlink = Netlink::connect().context("cannot talk to the kernel over netlink")?;
     let daemon = Arc::new(Daemon::load(config.clone(), netlink).context("cannot load state")?);
     daemon.load_upstreams();
+    // Returns once every listener serves the whole zone (dns.rs: listeners are
+    // bound at start but served only after the first zone is in place).
     daemon.reconcile().await.context("reconcile at start failed")?;
 
     let listener = bind_socket(&config.socket)?;
-    tracing::info!(socket = %config.socket.display(), data_root = %config.data_root.display(), "netctld ready");
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        tracing::warn!(error = %e, "sd_notify READY failed");
-    }
+    let containers = daemon.registry.lock().await.containers().count();
+    tracing::info!(socket = %config.socket.display(), data_root = %config.data_root.display(), containers,
+        ms = started.elapsed().as_millis() as u64, "netctld ready");
+    crate::systemd::ready(&format!("serving {containers} containers"));
 
     tokio::spawn(crate::monitor::run(daemon.clone()));
+    tokio::spawn(crate::systemd::watchdog(config.socket.clone(), daemon.resolver.clone()));
     let app = crate::api::router(daemon.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Open `GET /events` streams end, or the shutdown would wait for them.
-            daemon.events.close();
-        })
-        .await
-        .context("API server failed")?;
+    serve_api(listener, app, &daemon.events).await?;
 
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = fs::remove_file(&config.socket);
     tracing::info!("netctld stopped; networks stay in place");
+    Ok(())
+}
+
+/// A client must send a request's headers within this (a request line and headers
+/// are a few hundred bytes; the CLI sends them in one write).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the listen backlog. Each costs a
+/// task and a descriptor.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// On SIGTERM, requests in progress get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+async fn serve_api(
+    listener: UnixListener,
+    app: axum::Router,
+    events: &crate::events::Events,
+) -> anyhow::Result<()> {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("never closed"),
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "API accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "API connection ended");
+            }
+            drop(permit);
+        });
+    }
+    crate::systemd::stopping();
+    drop(listener);
+    // Open `GET /events` streams end, or the shutdown would wait out its grace for them.
+    events.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after {}s: stopping anyway", SHUTDOWN_GRACE.as_secs());
+    }
+    Ok(())
+}
+
+/// The programs the daemon runs: without `nft` every network change would fail
+/// later ("unable to execute nft"), so a start without it fails at once, naming
+/// the package.
+fn check_run_time_tools() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let (tool, package) = ("nft", "nftables");
+    let found = std::env::split_paths(&path).any(|dir| {
+        fs::metadata(dir.join(tool)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    anyhow::ensure!(
+        found,
+        "{tool} not found in PATH ({}): install the {package} package (install.sh does)",
+        path.to_string_lossy()
+    );
     Ok(())
 }
 

@@ -22,6 +22,8 @@ const REPEAT_GAPS: [Duration; 2] = [Duration::from_millis(500), Duration::from_m
 /// How long to wait for the bridge to forward from the new port. The kernel acts on
 /// a veth's carrier within a millisecond or so; past this, announce anyway.
 const PORT_FORWARDING_WAIT: Duration = Duration::from_millis(200);
+/// How many milliseconds the first IPv6 announcement waits for IPv6 to be up.
+const IPV6_READY_TRIES: u32 = 100;
 
 /// An address to announce, with the socket to announce it on.
 struct Announcement {
@@ -84,11 +86,21 @@ impl Netlink {
         let send = move || match send_all_nodes(&socket, &advert) {
             Ok(()) => true,
             Err(e) => {
-                tracing::debug!(%ip, error = %e, "announcement not sent; the endpoint is gone");
+                tracing::debug!(%ip, error = %e, "announcement not sent");
                 false
             }
         };
-        if send() {
+        // IPv6 on the interface is usable a moment after its carrier (until then
+        // there is no route to ff02::1 and the send fails): try for a while.
+        let mut sent = send();
+        for _ in 0..IPV6_READY_TRIES {
+            if sent {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            sent = send();
+        }
+        if sent {
             tokio::spawn(async move {
                 for gap in REPEAT_GAPS {
                     tokio::time::sleep(gap).await;

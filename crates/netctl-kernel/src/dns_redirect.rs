@@ -78,6 +78,23 @@ pub fn install_dns_redirect(ns: &impl AsFd, udp_port: u16, tcp_port: u16) -> Res
     })
 }
 
+/// Creates the redirect to these ports unless the namespace has a table of ours
+/// already, which is left as it is (true then). For a restart that kept its
+/// sockets' ports: no table replaced, no RCU grace period waited.
+/// Asked first with a get: a `create` that fails on an existing table would be
+/// aborted, and an abort waits an RCU grace period too.
+pub fn ensure_dns_redirect(ns: &impl AsFd, udp_port: u16, tcp_port: u16) -> Result<bool> {
+    run_in_netns(ns, move || {
+        if Batch::table_exists(DNS_TABLE).map_err(|e| op("look up", e))? {
+            return Ok(true);
+        }
+        match table(false, udp_port, tcp_port).commit() {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(true),
+            other => other.map(|_| false).map_err(|e| op("create", e)),
+        }
+    })
+}
+
 pub fn remove_dns_redirect(ns: &impl AsFd) -> Result<()> {
     run_in_netns(ns, || {
         let mut b = Batch::new(DNS_TABLE);

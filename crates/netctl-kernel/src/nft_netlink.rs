@@ -12,6 +12,7 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 16;
 const NFNL_MSG_BATCH_END: u16 = 17;
 const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_DELTABLE: u16 = 2;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_NEWRULE: u16 = 6;
@@ -145,6 +146,37 @@ impl Batch {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Whether the IPv4 table exists, asked with a plain get (no batch): a batch
+    /// that fails (`create` of a table that exists) is aborted, and an abort waits
+    /// an RCU grace period (~15 ms), as a delete does.
+    pub fn table_exists(table: &str) -> io::Result<bool> {
+        let mut b = Self { buf: Vec::new(), seq: 0, table: table.to_string() };
+        b.nft_message(NFT_MSG_GETTABLE, NLM_F_REQUEST | NLM_F_ACK, |m| m.attr_str(1, table));
+        let mut socket = Socket::new(NETLINK_NETFILTER)?;
+        socket.bind_auto()?;
+        socket.send_to(&b.buf, &SocketAddr::new(0, 0), 0)?;
+        let mut rx = vec![0u8; 16 * 1024];
+        loop {
+            let n = socket.recv(&mut &mut rx[..], 0)?;
+            let mut at = 0;
+            while at + 16 <= n {
+                let len = u32::from_ne_bytes(rx[at..at + 4].try_into().expect("4 bytes")) as usize;
+                let kind = u16::from_ne_bytes(rx[at + 4..at + 6].try_into().expect("2 bytes"));
+                if len < 16 || at + len > n {
+                    break;
+                }
+                if kind == NLMSG_ERROR && len >= 20 {
+                    return match i32::from_ne_bytes(rx[at + 16..at + 20].try_into().expect("4 bytes")) {
+                        0 => Ok(true),
+                        code if -code == libc::ENOENT => Ok(false),
+                        code => Err(io::Error::from_raw_os_error(-code)),
+                    };
+                }
+                at += align(len);
+            }
+        }
     }
 
     fn nft_message(&mut self, kind: u16, flags: u16, body: impl FnOnce(&mut Attrs)) {
