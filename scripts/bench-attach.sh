@@ -19,13 +19,15 @@ NETAVARK=${NETAVARK:-/opt/netavark/bin/netavark}
 [ -x target/release/netctld ] || { echo "build first: cargo build --release" >&2; exit 1; }
 peers="netctl ip"
 if [ -x "$NETAVARK" ]; then peers="netctl netavark-nft netavark-none ip"; else echo "netavark not found at $NETAVARK: skipped" >&2; fi
+# BENCH_PEERS="netctl netctl-dual": only these (netctl-dual: the network dual stack).
+peers=${BENCH_PEERS:-$peers}
 out=$(mktemp -d)
 for rep in $(seq "$REPS"); do
   for peer in $peers; do
     echo "rep $rep/$REPS: $peer" >&2
-    if [ "$peer" = netctl ]; then
+    if [ "$peer" = netctl ] || [ "$peer" = netctl-dual ]; then
       inner="target/release/netctld 2>/dev/null & d=\$!; for i in \$(seq 100); do [ -S /run/netctl/netctl.sock ] && break; sleep 0.05; done;
-             python3 scripts/bench/attach_peers.py netctl $N; kill \$d; wait \$d"
+             python3 scripts/bench/attach_peers.py $peer $N; kill \$d; wait \$d"
     else
       inner="python3 scripts/bench/attach_peers.py $peer $N"
     fi

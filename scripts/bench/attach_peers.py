@@ -29,12 +29,16 @@ def timed(fn):
     return (time.perf_counter_ns() - t) / 1e6
 
 
-def run_netctl():
+def run_netctl(dual=False):
     sys.path.insert(0, os.path.dirname(__file__))
     from netctl_attach import UnixHTTPConnection, SOCK, call
 
     conn = UnixHTTPConnection(SOCK)
-    call(conn, "POST", "/v1/networks", {"Name": "bench", "IPAM": {"Config": [{"Subnet": "10.88.0.0/16"}]}})
+    subnets = [{"Subnet": "10.88.0.0/16"}] + ([{"Subnet": "fd00:88::/64"}] if dual else [])
+    net = {"Name": "bench", "IPAM": {"Config": subnets}}
+    if dual:
+        net["EnableIPv6"] = True
+    call(conn, "POST", "/v1/networks", net)
     for i in range(N):
         call(conn, "POST", "/v1/containers", {"Name": f"c{i}", "Cmd": ["true"], "NetworkMode": "none"})
     setup = [timed(lambda: call(conn, "POST", "/v1/networks/bench/connect", {"Container": f"c{i}"})) for i in range(N)]
@@ -90,6 +94,8 @@ def run_ip():
 
 if PEER == "netctl":
     s, d = run_netctl()
+elif PEER == "netctl-dual":
+    s, d = run_netctl(dual=True)
 elif PEER == "netavark-nft":
     s, d = run_netavark("nftables")
 elif PEER == "netavark-none":

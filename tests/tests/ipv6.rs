@@ -155,3 +155,20 @@ fn published_ports_answer_on_ipv6_and_a_reused_address_is_reached_at_once() {
     let cached = sb.netctl(&format!("exec peer -- ip -j -6 neigh show {reused}")).ok().json();
     assert_eq!(cached[0]["lladdr"], new_mac, "the advertisement replaced the cached MAC");
 }
+
+#[test]
+fn names_that_are_no_container_s_are_forwarded_to_an_ipv6_upstream() {
+    let sb = Sandbox::new();
+    add_outside_v6(&sb);
+    // The upstream is dnsmasq of our own in out6, reached over IPv6 only.
+    sb.sh("ip netns exec out6 dnsmasq --no-resolv --no-hosts --listen-address=fd99::2 --bind-interfaces \
+           --address=/example.test/10.9.9.9 --address=/example.test/fd00:9::9 --pid-file=/run/dnsmasq6.pid")
+        .ok();
+    sb.sh("printf '[dns]\\nupstream = [\"[fd99::2]:53\"]\\n' > /etc/netctl/netctl.toml").ok();
+    sb.start_daemon();
+    sb.netctl("network create --ipv6 --ipv4=false only6").ok();
+    let a = sb.netctl("run --rm --net only6 -- dig +short A one.example.test").ok();
+    assert_eq!(a.trimmed(), "10.9.9.9");
+    let aaaa = sb.netctl("run --rm --net only6 -- dig +short AAAA one.example.test").ok();
+    assert_eq!(aaaa.trimmed(), "fd00:9::9");
+}

@@ -50,8 +50,8 @@ fn read_ports(file: &Path) -> Option<(u16, u16)> {
 
 fn write_ports(file: &Path, udp: u16, tcp: u16) {
     let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(file.parent().expect("has a parent"))?;
-        std::fs::write(file, format!("{udp} {tcp}\n"))
+        crate::store::create_private_dir(file.parent().expect("has a parent"))?;
+        crate::store::write_private(file, format!("{udp} {tcp}\n").as_bytes())
     };
     if let Err(e) = write() {
         tracing::warn!(file = %file.display(), error = %e, "cannot write down the resolver's ports");

@@ -61,7 +61,9 @@ impl Daemon {
                 if let Err(e) = self.sync_listener(&registry, c) {
                     tracing::error!(container = %c.name, error = %e, "cannot restore the resolver listener");
                 }
-                if let Err(e) = self.persist_container(&registry, c) {
+                // The record is as loaded (or as settled above): only the files may
+                // be behind, e.g. a linked container's address changed meanwhile.
+                if let Err(e) = self.write_files(&registry, c) {
                     tracing::warn!(container = %c.name, error = %e, "cannot rewrite files");
                 }
             }
