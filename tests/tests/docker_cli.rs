@@ -215,13 +215,18 @@ fn docker_network_create_ls_inspect_connect_disconnect_rm_prune() {
     docker(&sb, "network rm back").ok();
     assert!(docker(&sb, "network rm bridge").fail().stderr.contains("pre-defined network"));
     docker(&sb, "network create spare").ok();
-    let pruned = docker(&sb, "network prune -f").ok();
+    docker(&sb, "network create --label keep=yes kept").ok();
+    let young = docker(&sb, "network prune -f --filter until=1h").ok();
+    assert_eq!(young.trimmed(), "", "networks younger than an hour stay: {}", young.stdout);
+    let pruned = docker(&sb, "network prune -f --filter label!=keep").ok();
     assert!(pruned.stdout.starts_with("Deleted Networks:\nspare\n"), "{}", pruned.stdout);
     assert_eq!(
         lines(&docker(&sb, "network ls --format '{{.Name}}'").ok()),
-        ["bridge", "front"],
-        "front has peer"
+        ["bridge", "front", "kept"],
+        "front has peer, kept its label"
     );
+    let label = docker(&sb, "network prune -f --filter label=keep=yes").ok();
+    assert!(label.stdout.starts_with("Deleted Networks:\nkept\n"), "{}", label.stdout);
     assert!(docker(&sb, "network rm nope").fail().stderr.contains("network nope not found"));
 }
 
