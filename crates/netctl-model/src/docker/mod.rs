@@ -19,3 +19,35 @@ pub fn version_text(v: (u32, u32)) -> String {
 
 /// Go's `time.Time` zero value, which Docker prints for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A time as Go's JSON prints it (RFC 3339 with nanoseconds, trailing zeros cut).
+pub fn go_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    let text = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let (fraction_and_more, _) = text.split_at(text.len() - 1);
+    match fraction_and_more.split_once('.') {
+        Some((secs, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                format!("{secs}Z")
+            } else {
+                format!("{secs}.{frac}Z")
+            }
+        }
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn go_times() {
+        let t = chrono::Utc.timestamp_opt(1_700_000_000, 120_000_000).unwrap();
+        assert_eq!(super::go_time(t), "2023-11-14T22:13:20.12Z");
+        let t = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        assert_eq!(super::go_time(t), "2023-11-14T22:13:20Z");
+        let t = chrono::Utc.timestamp_opt(1_700_000_000, 1).unwrap();
+        assert_eq!(super::go_time(t), "2023-11-14T22:13:20.000000001Z");
+    }
+}

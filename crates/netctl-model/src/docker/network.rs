@@ -113,7 +113,7 @@ impl Inspect {
         Inspect {
             name: net.name.clone(),
             id: net.id.clone(),
-            created: net.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            created: super::go_time(net.created),
             scope: "local".into(),
             driver: net.driver.clone(),
             enable_ipv4: net.subnets.iter().any(|s| s.subnet.is_ipv4()),

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use netctl_model::container::{Container, NetworkMode, Origin, Status};
 use netctl_model::docker::container::{
     human_duration, Config, HostConfig, Inspect, NetworkSettings, Port, RestartPolicy, State, Summary,
     SummaryHostConfig, SummaryNetworkSettings,
 };
 use netctl_model::docker::network::{EndpointResource, EndpointSettings, Inspect as NetworkInspect};
-use netctl_model::docker::ZERO_TIME;
+use netctl_model::docker::{go_time, ZERO_TIME};
 use netctl_model::Network;
 
 use crate::daemon::Daemon;
@@ -41,7 +41,7 @@ pub fn network(registry: &Registry, net: &Network, with_containers: bool) -> Net
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)).unwrap_or_else(|| ZERO_TIME.into())
+    t.map(go_time).unwrap_or_else(|| ZERO_TIME.into())
 }
 
 /// Each endpoint under its network's name.

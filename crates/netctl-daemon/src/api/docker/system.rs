@@ -117,7 +117,7 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Json<Info> {
             log: vec!["json-file".into()],
         },
         n_goroutines: 0,
-        system_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        system_time: netctl_model::docker::go_time(chrono::Utc::now()),
         logging_driver: "json-file".into(),
         cgroup_driver: if d.cgroups.available() { "cgroupfs".into() } else { "none".into() },
         cgroup_version: if d.cgroups.available() { "2".into() } else { String::new() },
