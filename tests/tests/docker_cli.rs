@@ -37,6 +37,15 @@ fn assert_key_order(text: &str, from: &str, keys: &[&str]) {
     }
 }
 
+/// Until `n` clients follow `GET /events` (`docker info`'s NEventsListener).
+fn wait_for_listeners(sb: &Sandbox, n: usize) {
+    sb.sh(&format!(
+        "for i in $(seq 200); do curl -s --unix-socket /run/netctl/netctl.sock http://localhost/info \
+         | grep -q '\"NEventsListener\":{n}' && exit 0; sleep 0.05; done; exit 1"
+    ))
+    .ok();
+}
+
 fn lines(out: &Out) -> Vec<String> {
     out.stdout.lines().map(String::from).collect()
 }
@@ -392,7 +401,7 @@ fn docker_ps_inspect_stop_start_rm_and_events() {
 fn docker_events_follows_live_until_its_end() {
     let sb = sandbox();
     sb.sh("(DOCKER_HOST=unix:///run/netctl/netctl.sock docker events --until $(( $(date +%s) + 4 )) --format '{{.Action}} {{.Actor.Attributes.name}}' > /run/ev.txt; echo done >> /run/ev.txt) >/dev/null 2>&1 &").ok();
-    sb.sh("sleep 1").ok();
+    wait_for_listeners(&sb, 1);
     docker(&sb, "network create live").ok();
     docker(&sb, "network rm live").ok();
     // The stream ends by itself at --until.
@@ -490,7 +499,7 @@ fn docker_restart_kill_top_refusals_and_shutdown_with_a_listener() {
     assert_eq!(status.trimmed(), "501");
 
     sb.sh("(DOCKER_HOST=unix:///run/netctl/netctl.sock docker events > /run/ev.txt 2>&1; echo \"exit $?\" >> /run/ev.txt) >/dev/null 2>&1 &").ok();
-    sb.sh("for i in $(seq 100); do netctl info >/dev/null 2>&1; curl -s --unix-socket /run/netctl/netctl.sock http://localhost/info | grep -q '\"NEventsListener\":1' && exit 0; sleep 0.05; done; exit 1").ok();
+    wait_for_listeners(&sb, 1);
     sb.stop_daemon();
     let out = sb.sh("for i in $(seq 100); do grep -q exit /run/ev.txt && cat /run/ev.txt && exit 0; sleep 0.05; done; cat /run/ev.txt; exit 1").ok();
     assert!(out.stdout.contains("exit "), "docker events ended with the daemon: {}", out.stdout);
