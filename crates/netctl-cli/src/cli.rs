@@ -46,6 +46,8 @@ pub enum Command {
     Rm(RmArgs),
     /// List a container's published ports, or the host side of one
     Port(PortArgs),
+    /// Get real time events from the daemon (Docker's event messages)
+    Events(EventsArgs),
     /// The host's firewall rules netctl owns (nftables table inet netctl)
     #[command(subcommand)]
     Firewall(FirewallCommand),
@@ -384,4 +386,20 @@ pub struct RmArgs {
 pub struct NamesArgs {
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show events created since this time (Unix seconds, RFC 3339, or a duration back from now like 10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this time (same forms as --since)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter output based on conditions provided (type=, event=, container=, network=, label=, scope=)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// "json", or a template like '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }

@@ -10,7 +10,7 @@ mod foreground;
 use clap::Parser;
 
 use cli::{Cli, Command, FirewallCommand};
-use commands::{containers, network, oci_hook, ports, run};
+use commands::{containers, events, network, oci_hook, ports, run};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
             Command::Start(args) => containers::start(&client, args).await,
             Command::Rm(args) => containers::rm(&client, args).await,
             Command::Port(args) => ports::port(&client, args).await,
+            Command::Events(args) => events::events(&client, args).await,
             Command::Firewall(FirewallCommand::Reload) => ports::firewall_reload(&client).await,
             Command::OciHook(args) => oci_hook::oci_hook(&client, args).await,
         }

@@ -205,6 +205,10 @@ impl Daemon {
         }
         tracing::info!(container = %c.name, netns = ?c.netns_path, attachment = ?req.attachment_id,
             "attached another runtime's namespace");
+        self.events.container_created(&c, None);
+        for (net, _) in &joins {
+            self.events.network("connect", net, Some(&c));
+        }
         self.refresh_dns_for(&registry, &c.id);
         Ok(self.attachment_view(&registry, &c))
     }

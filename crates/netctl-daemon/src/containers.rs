@@ -129,6 +129,7 @@ impl Daemon {
             }
         }
         tracing::info!(container = %c.name, id = %c.short_id(), detach = req.detach, "container created");
+        self.events.container_created(&c, network.as_ref());
         Ok(c)
     }
 
@@ -269,6 +270,7 @@ impl Daemon {
         let intent = self.journal.begin(op, Direction::Removes, Some(c), None)?;
         crate::step!("rm.teardown");
         let errors = self.settle(registry, c, None).await;
+        self.events.container_removed(c, registry);
         if errors.0.is_empty() {
             self.journal.end(&intent)?;
         }
@@ -288,6 +290,7 @@ impl Daemon {
             finished_at: None,
         };
         self.containers_store.save(&c.id, &c)?;
+        self.events.container("start", &c, &[]);
         registry.update_container(c);
         Ok(())
     }
@@ -300,6 +303,7 @@ impl Daemon {
         self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
         mark_exited(&mut c, exit_code);
         self.containers_store.save(&c.id, &c)?;
+        self.events.container("die", &c, &[("exitCode", exit_code.to_string())]);
         let id = c.id.clone();
         registry.update_container(c);
         self.refresh_dns_for(&registry, &id);
@@ -343,6 +347,7 @@ impl Daemon {
             return Err(e);
         }
         let id = c.id.clone();
+        self.events.container("start", &c, &[]);
         registry.update_container(c);
         self.refresh_dns_for(&registry, &id);
         Ok(())
@@ -370,6 +375,7 @@ impl Daemon {
         }
         self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
         self.check_containers().await;
+        self.events.container("stop", &c, &[]);
         Ok(())
     }
 

@@ -35,6 +35,8 @@ pub struct Daemon {
     /// Held for the whole of every change, kernel work included, so the kernel and
     /// the store change in the same order as the registry.
     pub(crate) registry: Mutex<Registry>,
+    /// Docker event messages of committed changes (`GET /events`).
+    pub(crate) events: crate::events::Events,
 }
 
 impl Daemon {
@@ -69,6 +71,7 @@ impl Daemon {
             relays: std::sync::Mutex::new(HashMap::new()),
             firewall_applied: std::sync::Mutex::new(None),
             registry: Mutex::new(registry),
+            events: crate::events::Events::default(),
         })
     }
 

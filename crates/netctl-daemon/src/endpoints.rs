@@ -246,7 +246,10 @@ impl Daemon {
         let cfg = req.endpoint_config.clone().unwrap_or_default();
         let ip = cfg.ipam_config.as_ref().and_then(|i| i.ipv4_address.as_deref());
         let ip6 = cfg.ipam_config.as_ref().and_then(|i| i.ipv6_address.as_deref());
-        let join = JoinRequest::parse_dual(&cfg.aliases, ip, ip6, &net)?;
+        let join = JoinRequest {
+            mac: cfg.mac_address.as_deref().map(parse_mac).transpose()?,
+            ..JoinRequest::parse_dual(&cfg.aliases, ip, ip6, &net)?
+        };
         self.join_network(&mut registry, &net, &before, join).await
     }
 
@@ -293,6 +296,7 @@ impl Daemon {
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
+        self.events.network("connect", &net, Some(&c));
         // Resolvable before the API answers.
         self.refresh_dns_for(registry, &c.id);
         self.refresh_linkers(registry, &c.id);
@@ -335,6 +339,7 @@ impl Daemon {
         }
         self.journal.end(&intent)?;
         tracing::info!(container = %c.name, network = %net.name, "disconnected");
+        self.events.network("disconnect", &net, Some(&c));
         Ok(())
     }
 

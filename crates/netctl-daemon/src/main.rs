@@ -10,6 +10,7 @@ mod daemon;
 mod dns;
 mod endpoints;
 mod error;
+mod events;
 mod firewall;
 mod host;
 mod journal;

@@ -41,6 +41,10 @@ impl Daemon {
             match change {
                 Change::Exited(c) => {
                     tracing::info!(container = %c.name, exit_code = c.state.exit_code, "container exited");
+                    if c.process.detach {
+                        // A foreground run's client reports the exit (and its code) itself.
+                        self.events.container("die", &c, &[("exitCode", c.state.exit_code.to_string())]);
+                    }
                     // What the main process left behind goes with it, as in Docker.
                     self.cgroups.kill(&c.id, Some(CONTAINER_LEAF), Duration::from_secs(5)).await;
                     if c.process.auto_remove && c.process.detach {

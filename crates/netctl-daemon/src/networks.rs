@@ -62,6 +62,7 @@ impl Daemon {
             }
             return Err(e);
         }
+        self.events.network("create", &net, None);
         Ok(net)
     }
 
@@ -170,6 +171,7 @@ impl Daemon {
         let leftover = self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
+        self.events.network("destroy", &net, None);
         if let Err(e) = self.sync_firewall(&registry).await {
             tracing::warn!(network = %net.name, error = %e, "cannot remove the network's firewall rules");
         }
@@ -250,6 +252,7 @@ impl Daemon {
             let leftover = self.uninstall_network(&net).await?;
             registry.remove_network(&net.id);
             tracing::info!(network = %net.name, id = %net.short_id(), "network pruned");
+            self.events.network("destroy", &net, None);
             if let Some(e) = leftover {
                 tracing::error!(network = %net.name, error = %e, "pruned network's bridge left for the next start");
             }

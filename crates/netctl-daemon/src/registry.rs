@@ -18,6 +18,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn insert_network(&mut self, net: Network) {
+        // Auxiliary addresses are never handed out (nor taken by --ip).
+        let book = self.address_books.entry(net.id.clone()).or_default();
+        for ip in net.subnets.iter().flat_map(|s| s.aux_addresses.values()) {
+            book.mark_used(*ip);
+        }
         self.networks.insert(net.id.clone(), net);
     }
 

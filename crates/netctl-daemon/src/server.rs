@@ -55,8 +55,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     tokio::spawn(crate::monitor::run(daemon.clone()));
     tokio::spawn(crate::systemd::watchdog(config.socket.clone(), daemon.resolver.clone()));
-    let app = crate::api::router(daemon);
-    serve_api(listener, app).await?;
+    let app = crate::api::router(daemon.clone());
+    serve_api(listener, app, &daemon.events).await?;
 
     let _ = fs::remove_file(&config.socket);
     tracing::info!("netctld stopped; networks stay in place");
@@ -72,7 +72,11 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// On SIGTERM, requests in progress get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-async fn serve_api(listener: UnixListener, app: axum::Router) -> anyhow::Result<()> {
+async fn serve_api(
+    listener: UnixListener,
+    app: axum::Router,
+    events: &crate::events::Events,
+) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -107,6 +111,8 @@ async fn serve_api(listener: UnixListener, app: axum::Router) -> anyhow::Result<
     }
     crate::systemd::stopping();
     drop(listener);
+    // Open `GET /events` streams end, or the shutdown would wait out its grace for them.
+    events.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still running after {}s: stopping anyway", SHUTDOWN_GRACE.as_secs());
     }

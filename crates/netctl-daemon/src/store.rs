@@ -201,6 +201,7 @@ mod tests {
             subnet: "172.18.0.0/16".parse().unwrap(),
             gateway: "172.18.0.1".parse().unwrap(),
             ip_range: None,
+            aux_addresses: Default::default(),
         });
         spec.into_network(netctl_model::id::new_id(), Utc::now(), 1500)
     }

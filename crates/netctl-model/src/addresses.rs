@@ -133,6 +133,7 @@ mod tests {
             subnet: subnet.parse().unwrap(),
             gateway: gw.parse().unwrap(),
             ip_range: range.map(|r| r.parse().unwrap()),
+            aux_addresses: Default::default(),
         }
     }
 

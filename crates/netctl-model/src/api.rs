@@ -51,6 +51,9 @@ pub struct IpamConfigRequest {
     pub ip_range: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// `--aux-address name=ip`: addresses IPAM must never hand to a container.
+    #[serde(rename = "AuxiliaryAddresses", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

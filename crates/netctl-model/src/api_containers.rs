@@ -227,6 +227,9 @@ pub struct EndpointConfig {
     pub aliases: Vec<String>,
     #[serde(rename = "IPAMConfig", default, skip_serializing_if = "Option::is_none")]
     pub ipam_config: Option<EndpointIpamConfig>,
+    /// A fixed MAC for this endpoint (`docker network connect` through the Engine API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod api;
 pub mod api_containers;
 pub mod container;
+pub mod docker;
 pub mod error;
 pub mod filter;
 pub mod generated_name;

@@ -29,11 +29,14 @@ pub struct SubnetConfig {
     pub gateway: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_range: Option<IpNetwork>,
+    /// Docker's auxiliary addresses: kept out of IPAM, shown by inspect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, IpAddr>,
 }
 
 impl From<ValidSubnet> for SubnetConfig {
     fn from(v: ValidSubnet) -> Self {
-        Self { subnet: v.subnet, gateway: v.gateway, ip_range: v.ip_range }
+        Self { subnet: v.subnet, gateway: v.gateway, ip_range: v.ip_range, aux_addresses: BTreeMap::new() }
     }
 }
 
@@ -109,6 +112,31 @@ impl Network {
     }
 }
 
+/// `--aux-address` values of one subnet: addresses inside it, not its gateway.
+fn aux_addresses(
+    cfg: &SubnetConfig,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, IpAddr>, ModelError> {
+    given
+        .iter()
+        .map(|(name, text)| {
+            let ip: IpAddr = text.trim().parse().map_err(|_| {
+                ModelError::invalid(format!("invalid aux-address {name}={text}: not an IP address"))
+            })?;
+            if !cfg.subnet.contains(ip) {
+                return Err(ModelError::invalid(format!("no matching subnet for aux-address {ip}")));
+            }
+            if ip == cfg.gateway {
+                return Err(ModelError::invalid(format!(
+                    "aux-address {ip} is the gateway of {}",
+                    cfg.subnet
+                )));
+            }
+            Ok((name.clone(), ip))
+        })
+        .collect()
+}
+
 /// A create request after every check that needs no knowledge of other networks
 /// or of the host. Subnets the user gave are validated; the rest come from IPAM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,14 +190,16 @@ impl NetworkSpec {
             }
             for cfg in &ipam.config {
                 let Some(subnet_text) = cfg.subnet.as_deref() else {
-                    if cfg.gateway.is_some() || cfg.ip_range.is_some() {
+                    if cfg.gateway.is_some() || cfg.ip_range.is_some() || !cfg.aux_addresses.is_empty() {
                         return Err(ModelError::invalid("--gateway and --ip-range need a --subnet"));
                     }
                     continue;
                 };
                 let subnet = ipam::parse_cidr("subnet", subnet_text)?;
                 let valid = ipam::validate_subnet(subnet, cfg.gateway.as_deref(), cfg.ip_range.as_deref())?;
-                subnets.push(SubnetConfig::from(valid));
+                let mut config = SubnetConfig::from(valid);
+                config.aux_addresses = aux_addresses(&config, &cfg.aux_addresses)?;
+                subnets.push(config);
             }
         }
         for (i, a) in subnets.iter().enumerate() {
@@ -261,6 +291,7 @@ mod tests {
                     subnet: Some(subnet.into()),
                     gateway: gw.map(Into::into),
                     ip_range: range.map(Into::into),
+                    aux_addresses: BTreeMap::new(),
                 }],
                 options: BTreeMap::new(),
             }),

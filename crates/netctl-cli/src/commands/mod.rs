@@ -1,4 +1,5 @@
 pub mod containers;
+pub mod events;
 pub mod network;
 pub mod oci_hook;
 pub mod ports;

@@ -281,6 +281,7 @@ async fn connect(client: &Client, args: ConnectArgs) -> Result<i32> {
                 ipv4_address: args.ip.clone(),
                 ipv6_address: args.ip6.clone(),
             }),
+            mac_address: None,
         }),
     };
     client.post_unit(&format!("/v1/networks/{}/connect", seg(&args.network)), &req).await?;

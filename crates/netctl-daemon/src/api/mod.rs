@@ -1,6 +1,7 @@
 //! The HTTP/JSON API on the unix socket (see docs/api.md).
 
 mod containers;
+mod docker;
 mod error;
 mod networks;
 mod request;
@@ -19,7 +20,7 @@ use crate::daemon::Daemon;
 pub use error::ApiError;
 
 pub fn router(daemon: Arc<Daemon>) -> Router {
-    Router::new()
+    let inner = Router::new()
         .route("/v1/version", get(version))
         .route("/v1/networks", get(networks::list).post(networks::create))
         .route("/v1/networks/prune", post(networks::prune))
@@ -38,10 +39,13 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/containers/{id}/exited", post(containers::exited))
         .route("/v1/containers/{id}/logs", get(containers::logs))
         .route("/v1/firewall/reload", post(firewall_reload))
+        .merge(docker::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
-        .with_state(daemon)
+        .with_state(daemon);
+    // Outside the router that routes: a version prefix comes off before routing.
+    Router::new().fallback_service(inner).layer(middleware::from_fn(docker::strip_version))
 }
 
 async fn version() -> Json<VersionResponse> {
