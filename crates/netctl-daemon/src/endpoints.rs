@@ -139,6 +139,8 @@ impl Daemon {
             }
         }
         let book = registry.address_book(&net.id);
+        // After a restart the search starts over and may hand out an address just freed.
+        let v6_may_be_reused = req.ip6.is_some() || !book.allocated_since_start(true);
         let mut take = |subnet: &netctl_model::SubnetConfig, given: Option<IpAddr>| -> Result<IpNetwork> {
             let ip = match given {
                 Some(ip) => {
@@ -172,6 +174,7 @@ impl Daemon {
             ipv6,
             gateway: v4.map(|s| s.gateway),
             gateway6: v6.map(|s| s.gateway),
+            announce_ipv6: v6_may_be_reused,
             default_route,
             aliases: req.aliases,
         })
@@ -206,7 +209,7 @@ impl Daemon {
         };
         let ns = netctl_kernel::netns::open_netns(netns_path)?;
         self.netlink.create_endpoint(inside, &ns, &spec).await?;
-        for addr in &addresses {
+        for addr in addresses.iter().filter(|a| a.is_ipv4() || ep.announce_ipv6) {
             let ns = ns.try_clone().map_err(|e| DaemonError::Io("dup netns fd".into(), e))?;
             self.announce(ns.into(), ep, mac, addr.ip()).await;
         }
@@ -296,7 +299,7 @@ impl Daemon {
             return Err(e);
         }
         tracing::info!(container = %c.name, network = %net.name, ip = ?ep.ipv4, ifname = %ep.ifname, "connected");
-        self.events.network("connect", &net, Some(&c));
+        self.events.network("connect", net, Some(&c));
         // Resolvable before the API answers.
         self.refresh_dns_for(registry, &c.id);
         self.refresh_linkers(registry, &c.id);

@@ -37,6 +37,12 @@ impl AddressBook {
         (lo, hi)
     }
 
+    /// True once an address of the family was handed out since the book was made:
+    /// the next one then comes after it and was held by no one a moment ago.
+    pub fn allocated_since_start(&self, v6: bool) -> bool {
+        self.cursor[usize::from(v6)].is_some()
+    }
+
     pub fn mark_used(&mut self, ip: IpAddr) {
         self.used.insert(to_u128(ip));
     }

@@ -123,6 +123,12 @@ pub struct Endpoint {
     /// The IPv6 gateway, on networks with IPv6.
     #[serde(default)]
     pub gateway6: Option<IpAddr>,
+    /// The IPv6 address was given (`--ip6`), or is the first handed out since the
+    /// daemon started, so another container may have held it a moment ago: it is
+    /// announced. Other addresses IPAM hands out from a /64 come after every one
+    /// handed out before and are not (each announcement is flooded to every port).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announce_ipv6: bool,
     /// This endpoint carries the container's default route (each family it has).
     pub default_route: bool,
     /// Network-scoped aliases (`--network-alias`, `connect --alias`).
