@@ -307,8 +307,9 @@ pub struct RunArgs {
     /// Publish every exposed port on a free host port
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
-    /// The command and its arguments, after `--`
-    #[arg(required = true, last = true, value_name = "CMD")]
+    /// The command and its arguments: the first word that is not an option starts
+    /// it, as Docker's IMAGE does (`--` before it works too)
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub cmd: Vec<String>,
 }
 

@@ -94,9 +94,14 @@ pub fn hosts_file(c: &Container, links: &str) -> String {
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
     out.push_str(links);
+    // `h1.example.org h1` for a hostname with a domain, as Docker writes it.
+    let names = match c.hostname.split_once('.') {
+        Some((short, _)) if !short.is_empty() => format!("{} {short}", c.hostname),
+        _ => c.hostname.clone(),
+    };
     for ep in &c.endpoints {
         for addr in ep.ipv4.iter().chain(ep.ipv6.iter()) {
-            out.push_str(&format!("{}\t{}\n", addr.ip(), c.hostname));
+            out.push_str(&format!("{}\t{names}\n", addr.ip()));
         }
     }
     out

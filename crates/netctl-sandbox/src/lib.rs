@@ -120,6 +120,17 @@ pub fn command(spec: &ProcessSpec) -> io::Result<Command> {
                             None::<&str>,
                         )?;
                     }
+                    // A sysfs of the container's own network namespace, read-only as
+                    // in Docker: /sys/class/net lists its interfaces, not the host's.
+                    if netns.is_some() {
+                        mount(
+                            Some("sysfs"),
+                            "/sys",
+                            Some("sysfs"),
+                            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                            None::<&str>,
+                        )?;
+                    }
                     nix::unistd::sethostname(&hostname)?;
                     nix::unistd::chdir(workdir.as_c_str())?;
                     Ok(())
