@@ -189,7 +189,7 @@ impl Daemon {
     pub(crate) fn refresh_dns(&self, registry: &Registry) {
         let mut b = ZoneBuilder::default();
         for net in registry.networks().filter(|n| !n.builtin) {
-            b.add_network(&net.id, &net.name);
+            b.add_network(&net.id, &net.name, &subnets(net));
         }
         let mut zone = b.build();
         for c in registry.containers() {
@@ -277,6 +277,11 @@ impl Daemon {
     fn put_container(&self, zone: &mut Zone, registry: &Registry, c: &Container) {
         let (addresses, view) = self.container_names(registry, c);
         let endpoints = if c.answers_names() { endpoint_names(registry, c, &addresses) } else { Vec::new() };
+        // Networks made since the start are learnt here (name and subnets).
+        for net in c.endpoints.iter().filter_map(|ep| registry.network(&ep.network_id)).filter(|n| !n.builtin)
+        {
+            zone.set_network(&net.id, &net.name, &subnets(net));
+        }
         zone.set_container(&c.id, &endpoints, Some(view));
     }
 
@@ -473,6 +478,12 @@ impl Daemon {
 }
 
 pub type Listeners = std::sync::Mutex<ListenerTable>;
+
+/// A network's subnets as the zone takes them: reverse names inside are answered
+/// by the resolver, never forwarded.
+fn subnets(net: &Network) -> Vec<(IpAddr, u8)> {
+    net.subnets.iter().map(|s| (s.subnet.network(), s.subnet.prefix())).collect()
+}
 
 /// The container's endpoints on user-defined networks as the zone takes them;
 /// `addresses` is `container_names`' list, in the same order.

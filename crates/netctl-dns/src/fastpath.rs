@@ -13,6 +13,7 @@ const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
+const EDNS_CLIENT_SUBNET: u16 = 8;
 const RCODE_NXDOMAIN: u8 = 3;
 const RCODE_REFUSED: u8 = 5;
 /// At most this many addresses per answer on the fast path.
@@ -60,29 +61,57 @@ fn parse(query: &[u8]) -> Option<Question> {
         }
         let label = query.get(at..at + len)?;
         for (dst, src) in q.name_buf[q.name_len..q.name_len + len].iter_mut().zip(label) {
+            // Only what container names are made of: a '.' inside a label, or a byte
+            // hickory-proto would escape, is for the general path to read.
+            if !(src.is_ascii_alphanumeric() || *src == b'-' || *src == b'_') {
+                return None;
+            }
             *dst = src.to_ascii_lowercase();
         }
         q.name_len += len;
         at += len;
+    }
+    // At most 255 bytes on the wire (RFC 1035 §2.3.4): the text and two bytes more.
+    if q.name_len + 2 > 255 {
+        return None;
     }
     q.qtype = be16(query, at)?;
     if be16(query, at + 2)? != CLASS_IN || !(q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
         return None;
     }
     q.question_end = at + 4;
-    match arcount {
-        0 => {}
+    // The message must end where its records do: what the fast path answers,
+    // hickory-proto must be able to read as well (a differential fuzz target holds
+    // the two together).
+    let end = match arcount {
+        0 => q.question_end,
         1 => {
-            // The OPT record: root name, type 41, class = UDP size, 4 bytes of flags, no options needed.
+            // The OPT record: root name, type 41, class = UDP size, extended RCODE 0,
+            // version 0, flags, then options (each code, length, data), which the
+            // answer does not need but must be well-formed.
             let opt = q.question_end;
-            if *query.get(opt)? != 0 || be16(query, opt + 1)? != TYPE_OPT {
+            if *query.get(opt)? != 0 || be16(query, opt + 1)? != TYPE_OPT || be16(query, opt + 5)? != 0 {
                 return None;
             }
             q.edns_size = Some(be16(query, opt + 3)?);
+            let rdlen = be16(query, opt + 9)? as usize;
+            let (mut at, end) = (opt + 11, opt + 11 + rdlen);
+            while at < end {
+                let code = be16(query, at)?;
+                // Options hickory-proto parses rather than keeps as bytes: theirs to judge.
+                if code == EDNS_CLIENT_SUBNET {
+                    return None;
+                }
+                at += 4 + be16(query, at + 2)? as usize;
+            }
+            if at != end {
+                return None;
+            }
+            end
         }
         _ => return None,
-    }
-    Some(q)
+    };
+    (query.len() == end).then_some(q)
 }
 
 /// Writes the answer to `query` into `out` and returns true, or returns false when
@@ -108,12 +137,15 @@ fn write_answer(query: &[u8], q: &Question, rcode: u8, addrs: &[IpAddr], ttl: u3
     let edns = q.edns_size.is_some();
     let limit = q.edns_size.map_or(512, |s| s.max(512)) as usize;
     let opt_len = if edns { 11 } else { 0 };
-    let records_len: usize = addrs.iter().map(|ip| if ip.is_ipv4() { 16 } else { 28 }).sum();
-    let fits = q.question_end + records_len + opt_len <= limit;
-    let addrs = if fits { addrs } else { &[] };
+    // As many whole records as fit (all of one family, so of one size); the rest
+    // are left for TCP, with TC set.
+    let record_len = if addrs.first().is_some_and(IpAddr::is_ipv6) { 28 } else { 16 };
+    let room = limit.saturating_sub(q.question_end + opt_len) / record_len;
+    let fits = addrs.len() <= room;
+    let addrs = &addrs[..addrs.len().min(room)];
     let rd = query[2] & 0x01;
     let aa = if rcode == RCODE_REFUSED { 0 } else { 0x04 };
-    let tc = if fits { 0 } else { 0x02 }; // too big: ask again over TCP
+    let tc = if fits { 0 } else { 0x02 }; // more than fits: the rest over TCP
     out.clear();
     out.extend_from_slice(&[
         query[0],
@@ -190,8 +222,9 @@ mod tests {
         }
     }
 
-    /// 16 AAAA records for a long name do not fit in 512 bytes: TC without EDNS,
-    /// all of them with it.
+    /// 16 AAAA records for a long name do not fit in 512 bytes: as many as fit
+    /// with TC without EDNS (the same ones as the general path keeps), all of them
+    /// with it.
     #[test]
     fn truncates_as_the_general_path() {
         let long = format!("web-{}", "x".repeat(56));
@@ -210,9 +243,64 @@ mod tests {
             let general = Message::from_vec(&encode_for_udp(&req, general)).unwrap();
             assert_eq!(fast.metadata, general.metadata, "edns {edns}");
             assert_eq!(fast.metadata.truncation, !edns);
-            assert_eq!(fast.answers.len(), if edns { 16 } else { 0 });
+            // The header and question take 78 bytes, then 28 per record: 15 fit in 512.
+            assert_eq!(fast.answers.len(), if edns { 16 } else { 15 });
             assert_eq!(fast.answers.len(), general.answers.len());
+            let sorted = |m: &Message| {
+                let mut a: Vec<_> =
+                    m.answers.iter().map(|r| (r.name.clone(), r.ttl, r.data.clone())).collect();
+                a.sort_by_key(|r| r.2.ip_addr());
+                a
+            };
+            if edns {
+                assert_eq!(sorted(&fast), sorted(&general));
+            } else {
+                assert!(sorted(&fast).iter().all(|r| r.0.to_ascii() == format!("{long}.") && r.1 == 600));
+            }
         }
+    }
+
+    /// Found by the dns_fastpath fuzz target: an OPT record whose version is 255
+    /// and whose options run past the end. hickory-proto cannot read it (FORMERR
+    /// on the general path), so the fast path must not answer it either; nor a
+    /// label holding a '.', which the general path reads as one escaped label.
+    #[test]
+    fn what_hickory_cannot_read_is_not_answered_fast() {
+        let z = one_network_zone(&[("big", &[], "172.18.0.2".parse().unwrap())]);
+        let crash: &[u8] = &[
+            18, 52, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 3, 98, 105, 103, 0, 0, 1, 0, 1, 0, 0, 41, 16, 0, 255, 255,
+            255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 29, 0, 0,
+            0, 0, 0,
+        ];
+        let mut out = Vec::new();
+        assert!(!answer(&z, z.placed_view("c"), 600, crash, &mut out));
+        assert!(matches!(crate::respond::general(&z, "c", 600, crash), crate::respond::General::Raw(_)));
+        let mut dotted = query("big.", RecordType::A, false).to_vec().unwrap();
+        dotted.splice(12..17, *b"\x07big.net\x00");
+        assert!(!answer(&z, z.placed_view("c"), 600, &dotted, &mut out));
+        let mut trailing = query("big.", RecordType::A, false).to_vec().unwrap();
+        trailing.push(0);
+        assert!(!answer(&z, z.placed_view("c"), 600, &trailing, &mut out));
+        // Found by the fuzz target too: a name of 256 bytes on the wire (hickory-proto
+        // cannot read the answer back: DomainNameTooLong).
+        let long = format!("{}.{}.{}.{}.", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(62));
+        let mut too_long = query("big.", RecordType::A, false).to_vec().unwrap();
+        let mut wire = Vec::new();
+        for label in long.trim_end_matches('.').split('.') {
+            wire.push(label.len() as u8);
+            wire.extend_from_slice(label.as_bytes());
+        }
+        wire.push(0);
+        assert_eq!(wire.len(), 256);
+        too_long.splice(12..17, wire);
+        assert!(!answer(&z, z.placed_view("c"), 600, &too_long, &mut out));
+        // dig's usual question: EDNS with a COOKIE option is still answered here.
+        let mut cookie = query("big.", RecordType::A, true).to_vec().unwrap();
+        let n = cookie.len();
+        cookie[n - 2..].copy_from_slice(&12u16.to_be_bytes());
+        cookie.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(answer(&z, z.placed_view("c"), 600, &cookie, &mut out));
+        assert_eq!(Message::from_vec(&out).unwrap().answers.len(), 1);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn query(name: &str, t: RecordType, edns: bool) -> Message {
 /// name is its short id and hostname too), asked from container `c` on it.
 pub fn one_network_zone(holders: &[(&str, &[String], IpAddr)]) -> Zone {
     let mut b = ZoneBuilder::default();
-    b.add_network("n", "net");
+    b.add_network("n", "net", &[]);
     for (name, aliases, ip) in holders {
         b.add_endpoint(&EndpointNames {
             network_id: "n",

@@ -20,15 +20,21 @@ use rustc_hash::FxHashMap as HashMap;
 use tokio::runtime::Handle;
 
 use crate::fastpath;
+use crate::forward::Budget;
 use crate::serve::{answer_general_udp, Resolver, MAX_UDP};
 
 /// Datagrams taken per recvmmsg. Enough to amortise the syscalls under load; the
 /// buffers for them are the thread's only sizeable memory (about 100 KiB).
 const VLEN: usize = 32;
 const MAX_EVENTS: usize = 64;
-/// Questions waiting for the general path at once; beyond that they are dropped
-/// (the client asks again), so a flood of odd packets cannot pile up tasks.
-const MAX_GENERAL_IN_FLIGHT: usize = 1024;
+/// Questions of one listener waiting for the general path at once; beyond that
+/// they are dropped (the client asks again), so a flood of odd packets cannot pile
+/// up tasks. Per listener, so that one container's flood (or silent upstream)
+/// drops its own questions only; above the forwarder's per-container budget, so
+/// that local general answers still get through while it is full.
+const MAX_GENERAL_IN_FLIGHT_PER_LISTENER: usize = 256;
+/// And of all listeners, bounding the memory such tasks can take.
+const MAX_GENERAL_IN_FLIGHT: usize = 16384;
 
 /// One listener: its socket and who answers what the fast path cannot.
 struct Entry {
@@ -37,6 +43,9 @@ struct Entry {
     socket: Arc<UdpSocket>,
     resolver: Arc<Resolver>,
     container: Arc<str>,
+    budget: Arc<Budget>,
+    /// This listener's questions on the general path.
+    in_flight: Arc<AtomicUsize>,
     runtime: Handle,
 }
 
@@ -113,12 +122,14 @@ impl UdpLoop {
         socket: Arc<UdpSocket>,
         resolver: Arc<Resolver>,
         container: Arc<str>,
+        budget: Arc<Budget>,
     ) -> io::Result<Registration> {
         let runtime = Handle::try_current().map_err(io::Error::other)?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let fd = socket.as_raw_fd();
         let mut entries = self.entries();
-        entries.insert(token, Entry { fd, socket, resolver, container, runtime });
+        let in_flight = Arc::default();
+        entries.insert(token, Entry { fd, socket, resolver, container, budget, in_flight, runtime });
         if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd, token) {
             entries.remove(&token);
             return Err(with_context(e, "resolver UDP loop: add socket to epoll"));
@@ -212,17 +223,15 @@ impl UdpLoop {
     fn hand_over(&self, entry: &Entry, batch: &Batch, slot: usize) {
         let Some(peer) = batch.peer(slot) else { return };
         let query = batch.query(slot).to_vec();
-        let in_flight = &self.general_in_flight;
-        if in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_GENERAL_IN_FLIGHT {
-            in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some(mine) = InFlight::enter(&entry.in_flight, MAX_GENERAL_IN_FLIGHT_PER_LISTENER) else {
             return;
-        }
-        let done = InFlight(in_flight.clone());
-        let (resolver, container, socket) =
-            (entry.resolver.clone(), entry.container.clone(), entry.socket.clone());
+        };
+        let Some(all) = InFlight::enter(&self.general_in_flight, MAX_GENERAL_IN_FLIGHT) else { return };
+        let (resolver, container, socket, budget) =
+            (entry.resolver.clone(), entry.container.clone(), entry.socket.clone(), entry.budget.clone());
         entry.runtime.spawn(async move {
-            answer_general_udp(&resolver, &container, &socket, &query, peer).await;
-            drop(done);
+            answer_general_udp(&resolver, &container, &budget, &socket, &query, peer).await;
+            drop((mine, all));
         });
     }
 }
@@ -240,7 +249,18 @@ fn send_failed(entry: &Entry, e: io::Error) {
     tracing::debug!(container = %entry.container, error = %e, "resolver UDP send failed");
 }
 
+/// One question counted in a bound while it lives.
 struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>, bound: usize) -> Option<Self> {
+        if count.fetch_add(1, Ordering::Relaxed) >= bound {
+            count.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Self(count.clone()))
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

@@ -17,6 +17,9 @@ type Slot = u32;
 struct NetRecords {
     /// Address → `name.network`.
     ptr: HashMap<IpAddr, String>,
+    /// The network's subnets (address, prefix length): reverse names inside them
+    /// are ours to answer, never asked of the upstream servers.
+    subnets: Vec<(IpAddr, u8)>,
 }
 
 /// A lowercase name, stored in the map's own bucket when short (as nearly all
@@ -108,9 +111,9 @@ pub struct ZoneBuilder {
 }
 
 impl ZoneBuilder {
-    pub fn add_network(&mut self, id: &str, name: &str) {
-        let slot = self.zone.slot(id);
-        self.zone.network_names.insert(name.to_ascii_lowercase(), slot);
+    /// A network and its subnets (address, prefix length).
+    pub fn add_network(&mut self, id: &str, name: &str, subnets: &[(IpAddr, u8)]) {
+        self.zone.set_network(id, name, subnets);
     }
 
     pub fn add_endpoint(&mut self, ep: &EndpointNames<'_>) {
@@ -150,6 +153,17 @@ impl Zone {
         self.nets.push(NetRecords::default());
         self.slots.insert(network_id.to_string(), slot);
         slot
+    }
+
+    /// Records a network's name and subnets (address, prefix length); cheap, so the
+    /// daemon calls it with every change of a container on it.
+    pub fn set_network(&mut self, id: &str, name: &str, subnets: &[(IpAddr, u8)]) {
+        let slot = self.slot(id);
+        self.network_names.insert(name.to_ascii_lowercase(), slot);
+        let recs = &mut self.nets[slot as usize];
+        if recs.subnets != subnets {
+            recs.subnets = subnets.to_vec();
+        }
     }
 
     fn place(&mut self, ep: &EndpointNames<'_>) -> Placed {
@@ -295,6 +309,11 @@ impl Zone {
                         };
                     }
                 }
+                // An address of a network of ours (held or not, seen or not): asking
+                // the upstream servers would tell them what is inside.
+                if self.is_ours(ip) {
+                    return if view.view.internal_only { Answer::Refused } else { Answer::NxDomain };
+                }
             }
             return self.not_found(&view.view, name.as_bytes());
         }
@@ -321,13 +340,33 @@ impl Zone {
     fn not_found(&self, view: &View, name: &[u8]) -> Answer {
         if view.internal_only {
             Answer::Refused
-        } else if !name.contains(&b'.') {
-            // A single label can only be a container's name: asking the Internet
-            // for it would leak it and wait for nothing.
+        } else if !name.contains(&b'.') || self.is_other_networks_name(name) {
+            // A single label can only be a container's name, and `name.network` of
+            // a network the asker is not on is a container it may not see: asking
+            // the Internet for either would leak it and wait for nothing.
             Answer::NxDomain
         } else {
             Answer::Forward
         }
+    }
+
+    /// `host.network` where `host` is held on the netctl network `network` (the
+    /// asker's own networks were looked at already).
+    #[cold]
+    #[inline(never)]
+    fn is_other_networks_name(&self, name: &[u8]) -> bool {
+        let Some(dot) = name.iter().position(|b| *b == b'.') else { return false };
+        let (host, netname) = (&name[..dot], &name[dot + 1..]);
+        let Some(net) = std::str::from_utf8(netname).ok().and_then(|n| self.network_names.get(n)) else {
+            return false;
+        };
+        self.names.get(host).is_some_and(|holders| holders.iter().any(|h| h.slot == *net))
+    }
+
+    /// Whether `ip` is an address of any of our networks: inside one's subnets or
+    /// held by one of its containers.
+    fn is_ours(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.ptr.contains_key(&ip) || n.subnets.iter().any(|s| in_subnet(ip, *s)))
     }
 }
 
@@ -389,6 +428,20 @@ fn rotate_randomly(addrs: &mut [IpAddr]) {
     addrs.rotate_left(rand::random_range(0..addrs.len()));
 }
 
+fn in_subnet(ip: IpAddr, (net, prefix): (IpAddr, u8)) -> bool {
+    let bits = |a: IpAddr| match a {
+        IpAddr::V4(v4) => (u32::from(v4) as u128, 32u32),
+        IpAddr::V6(v6) => (u128::from(v6), 128u32),
+    };
+    let ((a, width), (n, nwidth)) = (bits(ip), bits(net));
+    if width != nwidth || u32::from(prefix) > width {
+        return false;
+    }
+    let shift = width - u32::from(prefix);
+    // A shift by the full width (prefix 0) is every address.
+    shift >= width || (a >> shift) == (n >> shift)
+}
+
 /// The address a reverse name stands for: `4.3.2.1.in-addr.arpa` → 1.2.3.4. A
 /// partial name (a whole subnet, `3.2.1.in-addr.arpa`) stands for none.
 fn parse_reverse(name: &str) -> Option<IpAddr> {
@@ -428,8 +481,8 @@ mod tests {
 
     fn zone() -> Zone {
         let mut b = ZoneBuilder::default();
-        b.add_network("na", "net-a");
-        b.add_network("nb", "net-b");
+        b.add_network("na", "net-a", &[(ip("172.18.0.0"), 16)]);
+        b.add_network("nb", "net-b", &[(ip("172.19.0.0"), 16), (ip("fd00:19::"), 64)]);
         let (ra, rb, db) = ([ip("172.18.0.2")], [ip("172.19.0.2")], ["db".to_string()]);
         b.add_endpoint(&endpoint("na", "net-a", "redis", &[], &ra));
         b.add_endpoint(&endpoint("nb", "net-b", "other", &db, &rb));
@@ -510,8 +563,14 @@ mod tests {
         assert_eq!(z.lookup("cb", "redis", RecordType::A), Answer::NxDomain);
         assert_eq!(
             z.lookup("cb", "redis.net-a", RecordType::A),
-            Answer::Forward,
-            "not on net-a: not ours to answer"
+            Answer::NxDomain,
+            "not on net-a: not seen, and not asked of the upstream servers either"
+        );
+        assert_eq!(z.lookup("cb", "nobody.net-a", RecordType::A), Answer::Forward, "no such container");
+        let mut out = [ip("0.0.0.0"); 4];
+        assert_eq!(
+            z.lookup_fast(z.placed_view("cb"), b"redis.net-a", false, &mut out),
+            Some(Local::NxDomain)
         );
         let Answer::Addrs(mut both) = z.lookup("cab", "0123456789ab", RecordType::A) else { panic!() };
         both.sort();
@@ -533,7 +592,14 @@ mod tests {
             z.lookup("ca", "2.0.18.172.in-addr.arpa.", RecordType::PTR),
             Answer::Ptr("redis.net-a.".into())
         );
-        assert_eq!(z.lookup("cb", "2.0.18.172.in-addr.arpa", RecordType::PTR), Answer::Forward);
+        // Another network's addresses, held or not, are answered here, never forwarded.
+        assert_eq!(z.lookup("cb", "2.0.18.172.in-addr.arpa", RecordType::PTR), Answer::NxDomain);
+        assert_eq!(z.lookup("cb", "77.0.18.172.in-addr.arpa", RecordType::PTR), Answer::NxDomain);
+        assert_eq!(z.lookup("ca", "77.0.18.172.in-addr.arpa", RecordType::PTR), Answer::NxDomain);
+        let v6 = "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.1.0.0.0.0.d.f.ip6.arpa";
+        assert_eq!(z.lookup("ca", v6, RecordType::PTR), Answer::NxDomain);
+        assert_eq!(z.lookup("ca", "8.8.8.8.in-addr.arpa", RecordType::PTR), Answer::Forward);
+        assert_eq!(z.lookup("ci", "77.0.18.172.in-addr.arpa", RecordType::PTR), Answer::Refused);
         assert_eq!(z.lookup("ca", "example.com", RecordType::A), Answer::Forward);
         assert_eq!(z.lookup("ci", "example.com", RecordType::A), Answer::Refused);
         assert_eq!(z.lookup("ci", "redis", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
@@ -554,6 +620,18 @@ mod tests {
             firsts.insert(a[0]);
         }
         assert_eq!(firsts.len(), 3, "each holder comes first sometimes");
+    }
+
+    #[test]
+    fn subnets() {
+        assert!(in_subnet(ip("172.18.3.4"), (ip("172.18.0.0"), 16)));
+        assert!(!in_subnet(ip("172.19.0.1"), (ip("172.18.0.0"), 16)));
+        assert!(in_subnet(ip("1.2.3.4"), (ip("0.0.0.0"), 0)));
+        assert!(in_subnet(ip("10.0.0.1"), (ip("10.0.0.1"), 32)));
+        assert!(!in_subnet(ip("fd00::1"), (ip("172.18.0.0"), 16)), "families differ");
+        assert!(in_subnet(ip("fd00:19::7"), (ip("fd00:19::"), 64)));
+        assert!(!in_subnet(ip("fd00:1a::7"), (ip("fd00:19::"), 64)));
+        assert!(!in_subnet(ip("10.0.0.1"), (ip("10.0.0.0"), 33)), "a bad prefix holds nothing");
     }
 
     #[test]
