@@ -247,21 +247,7 @@ fn send_all_nodes(socket: &OwnedFd, packet: &[u8]) -> io::Result<()> {
     let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
     to.sin6_family = libc::AF_INET6 as u16;
     to.sin6_addr.s6_addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets();
-    // SAFETY: packet and `to` are valid for the lengths given.
-    let sent = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            packet.as_ptr().cast(),
-            packet.len(),
-            0,
-            (&to as *const libc::sockaddr_in6).cast(),
-            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-        )
-    };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    send_to(socket, packet, &to)
 }
 
 fn send_broadcast(socket: &OwnedFd, ifindex: i32, frame: &[u8]) -> io::Result<()> {
@@ -272,15 +258,21 @@ fn send_broadcast(socket: &OwnedFd, ifindex: i32, frame: &[u8]) -> io::Result<()
     to.sll_ifindex = ifindex;
     to.sll_halen = 6;
     to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-    // SAFETY: frame and `to` are valid for the lengths given.
+    send_to(socket, frame, &to)
+}
+
+/// sendto(2) of `bytes` to the socket address `to` (a libc sockaddr_* struct).
+fn send_to<A>(socket: &OwnedFd, bytes: &[u8], to: &A) -> io::Result<()> {
+    // SAFETY: `bytes` and `to` are valid for the lengths given; `A` is one of
+    // libc's sockaddr structs, whose size is the address length.
     let sent = unsafe {
         libc::sendto(
             socket.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
             0,
-            (&to as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            (to as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
         )
     };
     if sent < 0 {
