@@ -31,7 +31,7 @@ for rep in $(seq "$REPS"); do
     else
       inner="python3 scripts/bench/attach_peers.py $peer $N"
     fi
-    NETAVARK="$NETAVARK" "$SANDBOX" bash -c "$inner" >> "$out/results.jsonl"
+    NETAVARK="$NETAVARK" "$SANDBOX" scripts/bench/own-cgroup.sh bash -c "$inner" >> "$out/results.jsonl"
   done
 done
 python3 - "$out/results.jsonl" "$N" <<'PY'

@@ -14,4 +14,4 @@ CYCLES=${2:-3}
 NETCTLD=$(realpath "${3:-target/release/netctld}")
 SANDBOX=${SANDBOX:-../shared/tools/sandbox}
 [ -x "$NETCTLD" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-"$SANDBOX" python3 scripts/bench/restart_window.py "$NETCTLD" "$N" "$CYCLES"
+"$SANDBOX" scripts/bench/own-cgroup.sh python3 scripts/bench/restart_window.py "$NETCTLD" "$N" "$CYCLES"

@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 N=${1:-100}
 SANDBOX=${SANDBOX:-../shared/tools/sandbox}
 [ -x target/release/netctl-cni ] || { echo "build first: cargo build --release --bins" >&2; exit 1; }
-"$SANDBOX" bash -c "target/release/netctld 2>/dev/null & d=\$!; for i in \$(seq 100); do [ -S /run/netctl/netctl.sock ] && break; sleep 0.05; done;
+"$SANDBOX" scripts/bench/own-cgroup.sh bash -c "target/release/netctld 2>/dev/null & d=\$!; for i in \$(seq 100); do [ -S /run/netctl/netctl.sock ] && break; sleep 0.05; done;
   target/release/netctl network create bench >/dev/null && python3 scripts/bench/runtime_attach.py target/release $N; kill \$d; wait \$d || true"

@@ -18,7 +18,7 @@ NETCTLD=$(realpath "${4:-target/release/netctld}")
 SANDBOX=${SANDBOX:-../shared/tools/sandbox}
 [ -x "$NETCTLD" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 out=$(mktemp)
-"$SANDBOX" python3 scripts/bench/start_time.py "$NETCTLD" "$N" "$NETS" "$REPS" > "$out"
+"$SANDBOX" scripts/bench/own-cgroup.sh python3 scripts/bench/start_time.py "$NETCTLD" "$N" "$NETS" "$REPS" > "$out"
 python3 - "$out" <<'PY'
 import json, statistics as st, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
