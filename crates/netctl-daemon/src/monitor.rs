@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use netctl_model::container::{Container, Origin};
 
-use crate::cgroups::CONTAINER_LEAF;
+use crate::cgroups::{CONTAINER_LEAF, SUPERVISOR_LEAF};
 use crate::containers::mark_exited;
 use crate::daemon::Daemon;
 use crate::process;
@@ -78,7 +78,15 @@ impl Daemon {
                 }
                 let files = SandboxFiles::new(&self.config.exec_root, &c.id);
                 // A foreground run's client reports the code itself; -1 until it does.
-                let code = if c.process.detach { process::read_exit_code(&files).unwrap_or(-1) } else { -1 };
+                // A detached one's shim writes it a moment after the process ends:
+                // while the shim is still there, its code is awaited, not guessed.
+                let code = match (c.process.detach, process::read_exit_code(&files)) {
+                    (true, Some(code)) => code,
+                    (true, None) if !self.cgroups.pids(&c.id, Some(SUPERVISOR_LEAF)).is_empty() => {
+                        return None
+                    }
+                    _ => -1,
+                };
                 let mut c = c.clone();
                 mark_exited(&mut c, code);
                 Some(Change::Exited(c))

@@ -188,15 +188,10 @@ pub fn shim_main(spec_path: &Path) -> ExitCode {
             if let Ok(null) = File::open("/dev/null") {
                 let _ = nix::unistd::dup2_stdout(&null);
             }
-            let code = match child.wait() {
+            match child.wait() {
                 Ok(status) => netctl_sandbox::exit_code(status),
                 Err(_) => -1,
-            };
-            // The main process is gone: so is everything it left running.
-            if let Some(leaf) = &spec.cgroup {
-                kill_leaf(leaf);
             }
-            code
         }
         Err(e) => {
             println!("error {e}");
@@ -208,8 +203,14 @@ pub fn shim_main(spec_path: &Path) -> ExitCode {
             netctl_sandbox::spawn_error_code(&e)
         }
     };
+    // The exit code first: the daemon records the exit as soon as it sees it.
     let tmp = spec.exit_path.with_extension("tmp");
-    if fs::write(&tmp, format!("{code}\n")).and_then(|_| fs::rename(&tmp, &spec.exit_path)).is_err() {
+    let written = fs::write(&tmp, format!("{code}\n")).and_then(|_| fs::rename(&tmp, &spec.exit_path));
+    // The main process is gone: so is everything it left running.
+    if let Some(leaf) = &spec.cgroup {
+        kill_leaf(leaf);
+    }
+    if written.is_err() {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
