@@ -492,7 +492,8 @@ fn relayed_connections_of_published_ports_end_with_the_container() {
     )
     .ok();
     // Through the daemon's relay (127.0.0.1 is not DNATed), held open.
-    sb.sh("for i in $(seq 50); do ss -Htln 'sport = :8080' | grep -q . && break; sleep 0.1; done").ok();
+    // The container's own server, not only the daemon's relay, must be listening.
+    sb.sh("for i in $(seq 50); do ip netns exec srv ss -Htln 'sport = :80' | grep -q . && exit 0; sleep 0.1; done; exit 1").ok();
     sb.sh("setsid python3 -c \"import socket,time\nfor i in range(50):\n  try:\n    s=socket.create_connection(('127.0.0.1',8080)); break\n  except OSError: time.sleep(0.1)\ntime.sleep(600)\" </dev/null >/dev/null 2>&1 &");
     let relayed = "ss -Htn state established '( sport = :8080 )' | wc -l";
     sb.sh(&format!("for i in $(seq 50); do [ $({relayed}) -gt 0 ] && exit 0; sleep 0.1; done; exit 1")).ok();
