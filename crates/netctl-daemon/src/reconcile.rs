@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use netctl_kernel::BridgeSpec;
+use netctl_model::container::Container;
 
 use crate::daemon::Daemon;
 use crate::endpoints::VETH_MARKER_PREFIX;
@@ -99,13 +100,12 @@ impl Daemon {
         for intent in self.journal.pending()? {
             let stored = registry.container(intent.id()).cloned();
             let keep = intent.settle(stored.as_ref());
-            let mut errors = Vec::new();
             // Each version that may exist in part gives up what the kept one lacks.
-            for version in
-                [intent.after.as_ref(), stored.as_ref(), intent.before.as_ref()].into_iter().flatten()
-            {
-                errors.extend(self.settle(&mut registry, version, keep.clone()).await.0);
-            }
+            let versions: Vec<&Container> = [intent.after.as_ref(), stored.as_ref(), intent.before.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let errors = self.settle_versions(&mut registry, &versions, keep.clone()).await.0;
             if errors.is_empty() {
                 tracing::info!(container = %intent.id(), op = %intent.op,
                     outcome = if keep.as_ref().is_some_and(|k| k.generation == intent.generation) { "finished" } else { "undone" },

@@ -48,6 +48,8 @@ impl Daemon {
         let mut errors = TeardownErrors::default();
         let ours = c.origin == Origin::Netctl;
         // Processes first, so none of them sees its network vanish.
+        // Processes go unless the version kept is running: an intent's `after`
+        // is written before its process starts, so it cannot say whether one did.
         if ours && !keep.is_some_and(|k| k.is_running()) {
             if self.cgroups.available() {
                 if !self.cgroups.kill(&c.id, None, Duration::from_secs(5)).await {
@@ -113,6 +115,19 @@ impl Daemon {
         c: &Container,
         keep: Option<Container>,
     ) -> TeardownErrors {
+        self.settle_versions(registry, &[c], keep).await
+    }
+
+    /// `settle` for several versions of one container that may each exist in part
+    /// (reconcile: the intent's before and after, and the stored record): each gives
+    /// up what `keep` lacks, then `keep` is stored and the rest brought in line once.
+    pub(crate) async fn settle_versions(
+        &self,
+        registry: &mut Registry,
+        versions: &[&Container],
+        keep: Option<Container>,
+    ) -> TeardownErrors {
+        let Some(c) = versions.first() else { return TeardownErrors::default() };
         match &keep {
             None => {
                 registry.remove_container(&c.id);
@@ -125,7 +140,10 @@ impl Daemon {
                 }
             }
         }
-        let mut errors = self.teardown(registry, c, keep.as_ref()).await;
+        let mut errors = TeardownErrors::default();
+        for v in versions {
+            errors.0.extend(self.teardown(registry, v, keep.as_ref()).await.0);
+        }
         if let Some(k) = &keep {
             if k.netns_path.as_ref().is_some_and(|p| p.exists()) {
                 if let Err(e) = self.sync_listener(registry, k) {
