@@ -97,11 +97,7 @@ impl Daemon {
         };
         if let Some(pin) = &c.netns_path {
             if pin.exists() {
-                return Err(conflict(format!(
-                    "a network namespace named {} exists already ({})",
-                    c.name,
-                    pin.display()
-                )));
+                return Err(netns_taken(&c.name, pin));
             }
         }
         // Every name the change will make is in the record before it makes any.
@@ -116,9 +112,12 @@ impl Daemon {
                 return Err(e.into());
             }
         };
-        match self.make_container(&mut registry, &mut c, network.as_ref(), sockets).await {
+        let made = match self.make_container(&mut registry, &mut c, network.as_ref(), sockets).await {
+            Ok(()) => self.commit(&intent, &c),
+            Err(e) => Err(e),
+        };
+        match made {
             Ok(()) => {
-                self.commit(&intent, &c)?;
                 registry.update_container(c.clone());
                 self.refresh_dns_for(&registry, &c.id);
                 self.refresh_linkers(&registry, &c.id);
@@ -148,11 +147,7 @@ impl Daemon {
                 if e.errno() == Some(libc::EEXIST) {
                     // Someone else's, made since the check: never ours to remove.
                     c.netns_path = None;
-                    return Err(conflict(format!(
-                        "a network namespace named {} exists already ({})",
-                        c.name,
-                        pin.display()
-                    )));
+                    return Err(netns_taken(&c.name, &pin));
                 }
                 return Err(e.into());
             }
@@ -454,6 +449,11 @@ fn parse_ports(
         }
     }
     Ok((exposed, bindings))
+}
+
+/// The pin's name is taken by a namespace that is not ours.
+fn netns_taken(name: &str, pin: &std::path::Path) -> DaemonError {
+    conflict(format!("a network namespace named {name} exists already ({})", pin.display()))
 }
 
 pub(crate) fn new_unique_id(registry: &Registry) -> String {

@@ -125,21 +125,11 @@ impl Batch {
         let mut rx = vec![0u8; 16 * 1024];
         while acked < expected {
             let n = socket.recv(&mut &mut rx[..], 0)?;
-            let mut at = 0;
-            while at + 16 <= n {
-                let len = u32::from_ne_bytes(rx[at..at + 4].try_into().expect("4 bytes")) as usize;
-                let kind = u16::from_ne_bytes(rx[at + 4..at + 6].try_into().expect("2 bytes"));
-                if len < 16 || at + len > n {
-                    break;
+            for code in ack_codes(&rx[..n]) {
+                acked += 1;
+                if code != 0 && first_error.is_none() {
+                    first_error = Some(io::Error::from_raw_os_error(-code));
                 }
-                if kind == NLMSG_ERROR && len >= 20 {
-                    let code = i32::from_ne_bytes(rx[at + 16..at + 20].try_into().expect("4 bytes"));
-                    acked += 1;
-                    if code != 0 && first_error.is_none() {
-                        first_error = Some(io::Error::from_raw_os_error(-code));
-                    }
-                }
-                at += align(len);
             }
             if first_error.is_some() {
                 break;
@@ -160,21 +150,12 @@ impl Batch {
         let mut rx = vec![0u8; 16 * 1024];
         loop {
             let n = socket.recv(&mut &mut rx[..], 0)?;
-            let mut at = 0;
-            while at + 16 <= n {
-                let len = u32::from_ne_bytes(rx[at..at + 4].try_into().expect("4 bytes")) as usize;
-                let kind = u16::from_ne_bytes(rx[at + 4..at + 6].try_into().expect("2 bytes"));
-                if len < 16 || at + len > n {
-                    break;
-                }
-                if kind == NLMSG_ERROR && len >= 20 {
-                    return match i32::from_ne_bytes(rx[at + 16..at + 20].try_into().expect("4 bytes")) {
-                        0 => Ok(true),
-                        code if -code == libc::ENOENT => Ok(false),
-                        code => Err(io::Error::from_raw_os_error(-code)),
-                    };
-                }
-                at += align(len);
+            if let Some(code) = ack_codes(&rx[..n]).next() {
+                return match code {
+                    0 => Ok(true),
+                    code if -code == libc::ENOENT => Ok(false),
+                    code => Err(io::Error::from_raw_os_error(-code)),
+                };
             }
         }
     }
@@ -284,6 +265,26 @@ impl Attrs {
         let len = (self.buf.len() - start) as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
+}
+
+/// The error codes (0 for an ACK) of the NLMSG_ERROR messages in one datagram.
+fn ack_codes(datagram: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at + 16 <= datagram.len() {
+            let len = u32::from_ne_bytes(datagram[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let kind = u16::from_ne_bytes(datagram[at + 4..at + 6].try_into().expect("2 bytes"));
+            if len < 16 || at + len > datagram.len() {
+                return None;
+            }
+            let msg = &datagram[at..at + len];
+            at += align(len);
+            if kind == NLMSG_ERROR && len >= 20 {
+                return Some(i32::from_ne_bytes(msg[16..20].try_into().expect("4 bytes")));
+            }
+        }
+        None
+    })
 }
 
 fn align(len: usize) -> usize {
