@@ -370,76 +370,11 @@ impl Zone {
     }
 }
 
-/// A local answer of the fast path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Local {
-    /// This many addresses were written (0: NODATA).
-    Found(usize),
-    NxDomain,
-    Refused,
-}
-
-impl Zone {
-    /// `lookup` for an already lowercased name without the trailing dot, writing
-    /// the addresses of one family into `out` (rotated by a random offset: round
-    /// robin) without allocating. None when the general path must answer (the
-    /// name is to be forwarded, or there are more holders than `out` holds).
-    pub fn lookup_fast(
-        &self,
-        view: Option<&PlacedView>,
-        name: &[u8],
-        v6: bool,
-        out: &mut [IpAddr],
-    ) -> Option<Local> {
-        let Some(view) = view else { return Some(Local::Refused) };
-        let mut n = 0;
-        let mut overflow = false;
-        let found = self.for_each_holder(view, name, |addrs| {
-            for ip in addrs.iter().filter(|ip| ip.is_ipv6() == v6) {
-                if n == out.len() {
-                    overflow = true;
-                } else if !out[..n].contains(ip) {
-                    out[n] = *ip;
-                    n += 1;
-                }
-            }
-        });
-        if overflow {
-            return None;
-        }
-        if found {
-            if n > 1 {
-                rotate_randomly(&mut out[..n]);
-            }
-            return Some(Local::Found(n));
-        }
-        match self.not_found(&view.view, name) {
-            Answer::NxDomain => Some(Local::NxDomain),
-            Answer::Refused => Some(Local::Refused),
-            _ => None,
-        }
-    }
-}
-
-/// Round robin: the holders of a name come first in turn.
-#[cold]
-#[inline(never)]
-fn rotate_randomly(addrs: &mut [IpAddr]) {
-    addrs.rotate_left(rand::random_range(0..addrs.len()));
-}
+mod fast;
+pub use fast::Local;
 
 fn in_subnet(ip: IpAddr, (net, prefix): (IpAddr, u8)) -> bool {
-    let bits = |a: IpAddr| match a {
-        IpAddr::V4(v4) => (u32::from(v4) as u128, 32u32),
-        IpAddr::V6(v6) => (u128::from(v6), 128u32),
-    };
-    let ((a, width), (n, nwidth)) = (bits(ip), bits(net));
-    if width != nwidth || u32::from(prefix) > width {
-        return false;
-    }
-    let shift = width - u32::from(prefix);
-    // A shift by the full width (prefix 0) is every address.
-    shift >= width || (a >> shift) == (n >> shift)
+    ipnetwork::IpNetwork::new(net, prefix).is_ok_and(|n| n.contains(ip))
 }
 
 /// The address a reverse name stands for: `4.3.2.1.in-addr.arpa` → 1.2.3.4. A
