@@ -95,7 +95,7 @@ fn rules_per_network_option() {
     let last = |needle: &str| forward.iter().rposition(|l| l.contains(needle)).unwrap();
     assert!(last("oifname {") < pos("ct state established,related accept"), "{got}");
     assert!(pos("ct state established,related accept") < pos(r#"iifname != "<bridge>" drop"#), "{got}");
-    // The JSON form has our one table only; nobody else's is touched.
+    // The JSON form has our two tables only; nobody else's is touched.
     let json = sb.sh("nft -j list ruleset").ok().json();
     let tables: Vec<String> = json["nftables"]
         .as_array()
@@ -104,7 +104,7 @@ fn rules_per_network_option() {
         .filter_map(|o| o.get("table"))
         .map(|t| format!("{} {}", t["family"].as_str().unwrap(), t["name"].as_str().unwrap()))
         .collect();
-    assert_eq!(tables, vec!["inet netctl"]);
+    assert_eq!(tables, vec!["inet netctl", "bridge netctl"]);
     assert_eq!(sb.sh("cat /proc/sys/net/ipv4/ip_forward").ok().trimmed(), "1");
 
     // Rules go with their network and port.

@@ -172,3 +172,40 @@ fn names_that_are_no_container_s_are_forwarded_to_an_ipv6_upstream() {
     let aaaa = sb.netctl("run --rm --net only6 -- dig +short AAAA one.example.test").ok();
     assert_eq!(aaaa.trimmed(), "fd00:9::9");
 }
+
+/// A join must not cost the containers already on a dual-stack network: the new
+/// interface's MLD reports, which a bridge without a querier floods to every port,
+/// are dropped where they enter the bridge (`table bridge netctl`), so an idle
+/// container receives no IPv6 multicast while others join. Before, each join
+/// brought every other container ~4 reports to receive and discard.
+#[test]
+fn joins_flood_no_mld_reports_to_the_other_containers() {
+    let sb = Sandbox::new();
+    sb.start_daemon();
+    sb.netctl("network create --ipv6 dual").ok();
+    sb.netctl("run -d --name idle --net dual -- sleep 1000").ok();
+    // Its own reports (sent up to a second after its interface came up) are done.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mcast_in = || -> u64 {
+        let snmp = sb.sh("ip netns exec idle cat /proc/net/snmp6").ok().stdout;
+        let line = snmp.lines().find(|l| l.starts_with("Ip6InMcastPkts")).expect("Ip6InMcastPkts");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = mcast_in();
+    for i in 0..6 {
+        sb.netctl(&format!("run -d --name join{i} --net dual -- sleep 1000")).ok();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let received = mcast_in() - before;
+    assert!(received <= 2, "an idle container received {received} IPv6 multicast packets during 6 joins");
+    // The ports are marked by their link group, and the rule counts on it; IPv6
+    // between the containers still works (neighbour discovery is not MLD).
+    // (`ip -j link show group` prints an empty object for each other link.)
+    let ports = sb.sh("ip -j link show group 28259").ok().json();
+    let ports: Vec<&Value> = ports.as_array().unwrap().iter().filter(|l| l.get("ifname").is_some()).collect();
+    assert_eq!(ports.len(), 7, "{ports:?}");
+    let rules = sb.sh("nft list chain bridge netctl prerouting").ok().stdout;
+    assert!(rules.contains("iifgroup 28259") && rules.contains("mld2-listener-report"), "{rules}");
+    let peer = v6_of(&sb, "join5", "dual");
+    sb.netctl(&format!("exec idle -- ping -6 -c 1 -W 2 {peer}")).ok();
+}

@@ -69,7 +69,16 @@ impl Netlink {
     /// Creates the bridge with its addresses, up. On any failure after the link
     /// exists, the link is deleted again so nothing is left half made.
     pub async fn create_bridge(&self, spec: &BridgeSpec<'_>) -> Result<u32> {
-        let msg = LinkBridge::new(spec.name).mtu(spec.mtu).address(spec.mac().to_vec()).build();
+        // Multicast snooping off: netctl's bridges have no querier, so snooping
+        // never narrowed anything (without one the bridge floods all multicast),
+        // and the MLD reports it would learn from are dropped at the bridge
+        // (firewall::rules, `table bridge netctl`); a querier appearing later
+        // (one in a container) must not make it forward by entries it never got.
+        let msg = LinkBridge::new(spec.name)
+            .mtu(spec.mtu)
+            .address(spec.mac().to_vec())
+            .mcast_snooping(false)
+            .build();
         self.handle
             .link()
             .add(msg)

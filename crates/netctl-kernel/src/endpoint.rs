@@ -50,6 +50,7 @@ impl Netlink {
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .mtu(spec.mtu)
             .controller(bridge.index)
+            .link_group(crate::PORT_GROUP)
             .build();
         self.handle
             .link()
@@ -117,21 +118,19 @@ async fn configure_inside(inside: &Netlink, netns: &impl AsFd, spec: &EndpointSp
 /// from router advertisements. Written in the container's namespace, where its
 /// /proc/sys/net is.
 fn enable_ipv6_inside(netns: &impl AsFd, ifname: &str) -> Result<()> {
-    let ifname = ifname.to_string();
+    let dir = format!("/proc/sys/net/ipv6/conf/{ifname}");
     crate::netns::run_in_netns(netns, move || {
-        let dir = format!("/proc/sys/net/ipv6/conf/{ifname}");
-        for (key, value) in [
-            ("accept_dad", "0"),
-            ("dad_transmits", "0"),
-            ("router_solicitations", "0"),
-            ("accept_ra", "0"),
-            ("autoconf", "0"),
-            ("disable_ipv6", "0"),
-        ] {
-            std::fs::write(format!("{dir}/{key}"), value)
-                .map_err(|e| KernelError::io(format!("set {dir}/{key} = {value}"), e))?;
-        }
-        Ok(())
+        crate::sysctl::write_all(
+            &dir,
+            &[
+                ("accept_dad", "0"),
+                ("dad_transmits", "0"),
+                ("router_solicitations", "0"),
+                ("accept_ra", "0"),
+                ("autoconf", "0"),
+                ("disable_ipv6", "0"),
+            ],
+        )
     })
 }
 

@@ -13,9 +13,14 @@ mod netlink;
 pub mod netns;
 mod nft_netlink;
 mod routes;
+mod sysctl;
 
 pub use bridge::{BridgeRepair, BridgeSpec, OWNER_MARKER_PREFIX};
 pub use endpoint::EndpointSpec;
 pub use error::KernelError;
 pub use links::LinkInfo;
 pub use netlink::Netlink;
+
+/// The link group of the host ends of netctl's veths (`ip link show group 28259`):
+/// the firewall's `table bridge netctl` matches ports by it.
+pub const PORT_GROUP: u32 = 28259;

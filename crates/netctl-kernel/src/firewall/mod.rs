@@ -1,5 +1,6 @@
-//! The host's firewall: one nftables table of netctl's own (`inet netctl`),
-//! replaced whole in one transaction on every change, written as nft JSON through
+//! The host's firewall: nftables tables of netctl's own (`inet netctl` for
+//! filtering and NAT, `bridge netctl` for what bridges need not flood), replaced
+//! whole in one transaction on every change, written as nft JSON through
 //! the `nftables` crate. netctl never lists, flushes or edits anyone else's tables.
 
 mod rules;
@@ -10,7 +11,7 @@ pub use spec::{FirewallSpec, NetworkRules, PublishedPort};
 
 use crate::error::{KernelError, Result};
 
-/// Makes the `inet netctl` table say exactly what `spec` asks for. Blocking: runs nft.
+/// Makes netctl's tables say exactly what `spec` asks for. Blocking: runs nft.
 pub fn apply(spec: &FirewallSpec) -> Result<()> {
     run(&rules::render(spec), "apply netctl firewall rules")?;
     if spec.networks.iter().any(|n| !n.internal) {
@@ -22,7 +23,7 @@ pub fn apply(spec: &FirewallSpec) -> Result<()> {
     Ok(())
 }
 
-/// Removes the table (nothing happens if it is not there).
+/// Removes the tables (nothing happens if it is not there).
 pub fn remove() -> Result<()> {
     run(&rules::render_removal(), "remove netctl firewall table")
 }

@@ -21,6 +21,7 @@ use nftables::stmt::{Match, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::spec::{FirewallSpec, PublishedPort};
+use crate::PORT_GROUP;
 
 pub const TABLE: &str = "netctl";
 const FAMILY: NfFamily = NfFamily::INet;
@@ -32,6 +33,7 @@ pub fn render(spec: &FirewallSpec) -> Nftables<'static> {
     b.add(table());
     b.delete(table());
     b.add(table());
+    bridge_table(&mut b, spec);
     for (name, hook, prio, kind) in [
         ("input", NfHook::Input, 0, NfChainType::Filter),
         ("forward", NfHook::Forward, 0, NfChainType::Filter),
@@ -97,12 +99,54 @@ pub fn render(spec: &FirewallSpec) -> Nftables<'static> {
     b.to_nftables()
 }
 
-/// Deletes the table (creating it first, so a missing table is no error).
+/// Deletes the tables (creating them first, so a missing table is no error).
 pub fn render_removal() -> Nftables<'static> {
     let mut b = Batch::new();
     b.add(table());
     b.delete(table());
+    b.add(table_of(NfFamily::Bridge));
+    b.delete(table_of(NfFamily::Bridge));
     b.to_nftables()
+}
+
+/// `table bridge netctl`: MLD reports and dones that containers send are dropped
+/// as they enter a bridge from a port of netctl's (link group [`PORT_GROUP`], set
+/// when the veth is made; `meta ibrname` would name the bridges, but kernels
+/// without nft_meta_bridge refuse it). A bridge without a multicast querier
+/// (netctl's have none, and their snooping is off) floods them to every port, so
+/// each dual-stack join cost every container of the network a few packets to
+/// receive and discard, and joins grew slower with the network (docs/decisions.md,
+/// "Dual stack"). Nothing on the bridge listens to them: the bridge floods
+/// multicast either way, and the host routes no multicast to containers.
+fn bridge_table(b: &mut Batch<'static>, spec: &FirewallSpec) {
+    b.add(table_of(NfFamily::Bridge));
+    b.delete(table_of(NfFamily::Bridge));
+    b.add(table_of(NfFamily::Bridge));
+    b.add(NfListObject::Chain(Chain {
+        family: NfFamily::Bridge,
+        table: TABLE.into(),
+        name: "prerouting".into(),
+        _type: Some(NfChainType::Filter),
+        hook: Some(NfHook::Prerouting),
+        prio: Some(0),
+        policy: Some(NfChainPolicy::Accept),
+        ..Chain::default()
+    }));
+    if !spec.networks.iter().any(|n| n.subnets.iter().any(IpNetwork::is_ipv6)) {
+        return;
+    }
+    let mld = ["mld-listener-report", "mld-listener-done", "mld2-listener-report"];
+    b.add(NfListObject::Rule(Rule {
+        family: NfFamily::Bridge,
+        table: TABLE.into(),
+        chain: "prerouting".into(),
+        expr: Cow::Owned(vec![
+            matches(meta(MetaKey::Iifgroup), Operator::EQ, Expression::Number(PORT_GROUP)),
+            matches(payload("icmpv6", "type"), Operator::EQ, set_of(&mld)),
+            drop(),
+        ]),
+        ..Rule::default()
+    }));
 }
 
 /// Internal networks reach nothing beyond their bridge, the host's own addresses
@@ -210,7 +254,11 @@ fn published_rule(p: &PublishedPort) -> Vec<Statement<'static>> {
 }
 
 fn table() -> NfListObject<'static> {
-    NfListObject::Table(Table { family: FAMILY, name: TABLE.into(), handle: None })
+    table_of(FAMILY)
+}
+
+fn table_of(family: NfFamily) -> NfListObject<'static> {
+    NfListObject::Table(Table { family, name: TABLE.into(), handle: None })
 }
 
 fn rule(chain: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
@@ -345,8 +393,26 @@ mod tests {
         assert_eq!(json.matches("masquerade").count(), 1, "{json}");
         assert!(json.contains(r#""dnat":{"addr":"172.17.0.2","family":"ip","port":3000}"#), "{json}");
         assert!(json.contains(r#"{"set":["netctl0","br-aaaa"]}"#), "{json}");
-        // one table delete, before everything that is added
-        assert_eq!(json.matches(r#"{"delete""#).count(), 1);
+        // one delete per table (inet and bridge), before everything that is added
+        assert_eq!(json.matches(r#"{"delete""#).count(), 2);
+    }
+
+    #[test]
+    fn mld_from_containers_is_dropped_at_the_bridges_once_a_network_has_ipv6() {
+        let mut s = spec();
+        let json = serde_json::to_string(&render(&s)).unwrap();
+        assert!(!json.contains("mld"), "no IPv6 network, no rule: {json}");
+        s.networks[1].subnets.push("fd00:2::/64".parse().unwrap());
+        let json = serde_json::to_string(&render(&s)).unwrap();
+        assert!(json.contains(r#""family":"bridge","table":"netctl","chain":"prerouting""#), "{json}");
+        assert!(
+            json.contains(r#"{"match":{"left":{"meta":{"key":"iifgroup"}},"right":28259,"op":"=="}}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#"["mld-listener-report","mld-listener-done","mld2-listener-report"]"#),
+            "{json}"
+        );
     }
 
     #[test]
