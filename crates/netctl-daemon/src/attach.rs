@@ -183,7 +183,7 @@ impl Daemon {
             }
         };
         let made = async {
-            let inside = self.netlink_in(&c)?;
+            let inside = self.netlink_in(&c).await?;
             // The resolver listens on 127.0.0.11, which needs loopback up; a fresh
             // namespace (ip netns add, runc without a network) has it down.
             inside.loopback_up().await?;
@@ -307,7 +307,7 @@ impl Daemon {
         let ep = c.endpoint_on(&net.id).ok_or_else(|| {
             ModelError::not_found(format!("container {} is not on network {}", c.name, net.name))
         })?;
-        let inside = self.netlink_in(&c)?;
+        let inside = self.netlink_in(&c).await?;
         let link = inside
             .link_by_name(&ep.ifname)
             .await?

@@ -143,7 +143,7 @@ impl Daemon {
     ) -> Result<()> {
         crate::step!("create.netns");
         if let Some(pin) = c.netns_path.clone() {
-            if let Err(e) = netns::create_pinned_netns(&c.name) {
+            if let Err(e) = netns::create_pinned_netns(&c.name).await {
                 if e.errno() == Some(libc::EEXIST) {
                     // Someone else's, made since the check: never ours to remove.
                     c.netns_path = None;
@@ -152,7 +152,7 @@ impl Daemon {
                 return Err(e.into());
             }
             crate::step!("create.loopback");
-            let inside = self.netlink_in(c)?;
+            let inside = self.netlink_in(c).await?;
             inside.loopback_up().await?;
             if let (Some(net), Some(ep)) = (network, c.endpoints.first().cloned()) {
                 let early = self.start_listener_early(c, net);
@@ -183,7 +183,7 @@ impl Daemon {
             .map_err(|e| DaemonError::Io(format!("create the cgroup of container {}", c.name), e))?;
         if c.process.detach {
             crate::step!("create.spawn");
-            self.spawn_detached(c)?;
+            self.spawn_detached(c).await?;
         }
         crate::step!("create.commit");
         Ok(())
@@ -332,7 +332,7 @@ impl Daemon {
                 .create(&c.id)
                 .map_err(|e| DaemonError::Io(format!("create the cgroup of container {}", c.name), e))?;
             crate::step!("start.spawn");
-            self.spawn_detached(&mut c)?;
+            self.spawn_detached(&mut c).await?;
             crate::step!("start.commit");
             self.commit(&intent, &c)
         }

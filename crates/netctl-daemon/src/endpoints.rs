@@ -265,7 +265,7 @@ impl Daemon {
         before: &Container,
         join: JoinRequest,
     ) -> Result<()> {
-        let inside = self.netlink_in(before)?;
+        let inside = self.netlink_in(before).await?;
         let ep = self.plan_endpoint(registry, before, net, join)?;
         let mut c = before.clone();
         c.endpoints.push(ep.clone());
@@ -356,7 +356,7 @@ impl Daemon {
         else {
             return;
         };
-        let Ok(inside) = self.netlink_in(c) else { return };
+        let Ok(inside) = self.netlink_in(c).await else { return };
         let (ifname, gw) = (c.endpoints[i].ifname.clone(), c.endpoints[i].gateway.expect("checked"));
         match inside.link_by_name(&ifname).await {
             Ok(Some(link)) => match inside.add_default_route(gw, link.index).await {
@@ -370,7 +370,7 @@ impl Daemon {
     }
 
     /// A netlink connection inside the container's namespace (kept for recent containers).
-    pub(crate) fn netlink_in(&self, c: &Container) -> Result<Netlink> {
+    pub(crate) async fn netlink_in(&self, c: &Container) -> Result<Netlink> {
         if let Some(nl) = self.netns_links.lock().expect("not poisoned").get(&c.id) {
             return Ok(nl);
         }
@@ -378,7 +378,7 @@ impl Daemon {
             DaemonError::Model(ModelError::invalid(format!("container {} uses the host's network", c.name)))
         })?;
         let ns = netctl_kernel::netns::open_netns(path)?;
-        let nl = Netlink::connect_in(&ns)?;
+        let nl = Netlink::connect_in(&ns).await?;
         self.netns_links.lock().expect("not poisoned").insert(c.id.clone(), nl.clone());
         Ok(nl)
     }

@@ -69,7 +69,9 @@ pub fn sandbox_binds(files: &SandboxFiles) -> Vec<(PathBuf, PathBuf)> {
 
 impl Daemon {
     /// Starts the container's command through the shim; sets the state to running.
-    pub(crate) fn spawn_detached(&self, c: &mut Container) -> Result<()> {
+    /// The fork and the wait for the shim's answer run on the blocking pool: the
+    /// caller holds the registry lock, and the runtime's workers serve others.
+    pub(crate) async fn spawn_detached(&self, c: &mut Container) -> Result<()> {
         let files = SandboxFiles::new(&self.config.exec_root, &c.id);
         let log_path = self.log_path(&c.id);
         let io_err = |what: &str| {
@@ -115,16 +117,21 @@ impl Daemon {
                 nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from)
             });
         }
-        let mut child = shim.spawn().map_err(io_err("start shim"))?;
-        let mut line = String::new();
-        let read = BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line);
-        // The shim lives on as the process's parent; a thread reaps it when it ends.
         let wakeup = self.monitor_wakeup.clone();
-        std::thread::spawn(move || {
-            let _ = child.wait();
-            wakeup.notify_one();
+        let answer = tokio::task::spawn_blocking(move || -> Result<String> {
+            let mut child = shim.spawn().map_err(io_err("start shim"))?;
+            let mut line = String::new();
+            let read = BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line);
+            // The shim lives on as the process's parent; a thread reaps it when it ends.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+                wakeup.notify_one();
+            });
+            read.map_err(io_err("read shim's answer"))?;
+            Ok(line)
         });
-        read.map_err(io_err("read shim's answer"))?;
+        let line =
+            answer.await.map_err(|e| DaemonError::Io("start shim".into(), std::io::Error::other(e)))??;
         let line = line.trim();
         if let Some(pid) = line.strip_prefix("pid ").and_then(|p| p.parse::<u32>().ok()) {
             c.state = RunState {

@@ -95,7 +95,7 @@ impl Netlink {
 
 async fn configure_inside(inside: &Netlink, netns: &impl AsFd, spec: &EndpointSpec<'_>) -> Result<()> {
     if spec.addresses.iter().any(IpNetwork::is_ipv6) {
-        enable_ipv6_inside(netns, spec.container_ifname)?;
+        enable_ipv6_inside(netns, spec.container_ifname).await?;
     }
     let link = inside.link_by_name(spec.container_ifname).await?.ok_or_else(|| KernelError::Other {
         op: format!("configure {}", spec.container_ifname),
@@ -117,9 +117,9 @@ async fn configure_inside(inside: &Netlink, netns: &impl AsFd, spec: &EndpointSp
 /// and are added with NODAD too), no router solicitations, no autoconfiguration
 /// from router advertisements. Written in the container's namespace, where its
 /// /proc/sys/net is.
-fn enable_ipv6_inside(netns: &impl AsFd, ifname: &str) -> Result<()> {
+async fn enable_ipv6_inside(netns: &impl AsFd, ifname: &str) -> Result<()> {
     let dir = format!("/proc/sys/net/ipv6/conf/{ifname}");
-    crate::netns::run_in_netns(netns, move || {
+    crate::netns::run_in_netns_async(netns, move || {
         crate::sysctl::write_all(
             &dir,
             &[
@@ -132,6 +132,7 @@ fn enable_ipv6_inside(netns: &impl AsFd, ifname: &str) -> Result<()> {
             ],
         )
     })
+    .await
 }
 
 impl Netlink {

@@ -36,6 +36,24 @@ pub fn run_in_netns<T: Send + 'static>(
     .unwrap_or_else(|_| Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() }))
 }
 
+/// [`run_in_netns`] for async callers: the thread is waited for without holding a
+/// worker of the runtime (a change holds the registry lock meanwhile, and other
+/// requests' tasks must go on).
+pub async fn run_in_netns_async<T: Send + 'static>(
+    ns: &impl AsFd,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let fd: OwnedFd = ns.as_fd().try_clone_to_owned().map_err(|e| KernelError::io("dup netns fd", e))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result =
+            setns(&fd, CloneFlags::CLONE_NEWNET).map_err(errno("enter network namespace")).and_then(|()| f());
+        let _ = tx.send(result);
+    });
+    rx.await
+        .unwrap_or_else(|_| Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() }))
+}
+
 // NS_GET_NSTYPE, from linux/nsfs.h: _IO(0xb7, 0x3).
 nix::ioctl_none!(ns_get_nstype, 0xb7, 3);
 
@@ -91,7 +109,7 @@ fn prepare_run_dir(dir: &Path) -> Result<()> {
 
 /// Creates a new network namespace pinned at `/run/netns/<name>`, with `lo` left
 /// for the caller to bring up. Fails if the pin exists.
-pub fn create_pinned_netns(name: &str) -> Result<PathBuf> {
+pub async fn create_pinned_netns(name: &str) -> Result<PathBuf> {
     let dir = Path::new(NETNS_RUN_DIR);
     prepare_run_dir(dir)?;
     let pin = dir.join(name);
@@ -101,24 +119,30 @@ pub fn create_pinned_netns(name: &str) -> Result<PathBuf> {
         .open(&pin)
         .map_err(|e| KernelError::io(format!("create {}", pin.display()), e))?;
     let target = pin.clone();
-    let made = std::thread::spawn(move || -> Result<()> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(errno("create network namespace"))?;
-        // Interfaces made in the namespace from now on start without IPv6 (lo keeps
-        // ::1): netctl's networks are IPv4 only, and each IPv6-enabled port would
-        // flood DAD, router solicitations and MLD to every other port of its bridge,
-        // making each join cost more than the last. Docker does the same for
-        // containers on IPv4-only networks.
-        let _ = fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-        mount(Some("/proc/thread-self/ns/net"), &target, Some("none"), MsFlags::MS_BIND, None::<&str>)
-            .map_err(errno(format!("pin network namespace at {}", target.display())))
-    })
-    .join()
-    .unwrap_or_else(|_| Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() }));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(make_and_pin(&target));
+    });
+    let made = rx.await.unwrap_or_else(|_| {
+        Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() })
+    });
     if let Err(e) = made {
         let _ = fs::remove_file(&pin);
         return Err(e);
     }
     Ok(pin)
+}
+
+/// On a thread of its own, which it leaves in the new namespace.
+fn make_and_pin(target: &Path) -> Result<()> {
+    unshare(CloneFlags::CLONE_NEWNET).map_err(errno("create network namespace"))?;
+    // Interfaces made in the namespace from now on start without IPv6 (lo keeps
+    // ::1): an endpoint gets it only on an IPv6 network (endpoint.rs), as Docker
+    // does for containers on IPv4-only networks, because each IPv6-enabled port
+    // would flood DAD, router solicitations and MLD to every other port.
+    let _ = fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+    mount(Some("/proc/thread-self/ns/net"), target, Some("none"), MsFlags::MS_BIND, None::<&str>)
+        .map_err(errno(format!("pin network namespace at {}", target.display())))
 }
 
 /// Unpins a namespace; it is freed once no process is left in it. Ok if absent.
@@ -137,14 +161,15 @@ pub fn remove_pinned_netns(pin: &Path) -> Result<()> {
 impl Netlink {
     /// A netlink connection whose socket lives in the namespace `ns`, driven on
     /// the current tokio runtime like any other.
-    pub fn connect_in(ns: &impl AsFd) -> Result<Self> {
+    pub async fn connect_in(ns: &impl AsFd) -> Result<Self> {
         let runtime = tokio::runtime::Handle::current();
-        let (connection, handle) = run_in_netns(ns, move || {
+        let (connection, handle) = run_in_netns_async(ns, move || {
             let _entered = runtime.enter();
             let (connection, handle, _) = rtnetlink::new_connection()
                 .map_err(|e| KernelError::io("open netlink socket in netns", e))?;
             Ok((connection, handle))
-        })?;
+        })
+        .await?;
         tokio::spawn(connection);
         Ok(Self { handle })
     }
