@@ -276,7 +276,7 @@ fn the_container_management_command_has_dockers_subcommands() {
     assert_eq!(sb.netctl("container ls --format '{{.Names}}'").ok().stdout, "c1\n");
     assert_eq!(sb.netctl("container ps -a --format '{{.Names}}'").ok().stdout, "c2\nc1\n");
     assert_eq!(sb.netctl("container list -aq").ok().stdout.lines().count(), 2);
-    assert_eq!(sb.netctl("ls -q").ok().stdout, sb.netctl("container ls -q").ok().stdout);
+    assert_eq!(sb.netctl("ps -q").ok().stdout, sb.netctl("container ls -q").ok().stdout);
     assert_eq!(sb.netctl("container inspect -f '{{.Name}}' c1").ok().trimmed(), "/c1");
     assert_eq!(
         sb.netctl("container exec c1 -- hostname").ok().trimmed(),

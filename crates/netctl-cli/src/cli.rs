@@ -79,7 +79,6 @@ pub enum Command {
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// List containers
-    #[command(visible_alias = "ls")]
     Ps(PsArgs),
     /// Return low-level information on containers (JSON)
     Inspect(InspectArgs),
@@ -205,7 +204,8 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct FormatArgs {
-    /// Format the output: "json", or a template like '{{.Server.Version}}'
+    /// Format the output: "json", or a template over Docker's fields, e.g.
+    /// '{{.Server.Version}}' (version), '{{.ContainersRunning}}' (info)
     #[arg(short, long)]
     pub format: Option<String>,
 }

@@ -75,12 +75,11 @@ fn version_text_server(v: &Value) -> String {
         out.push_str(&format!(" {}:\n  Version:          {}\n", s(&c["Name"]), s(&c["Version"])));
         if c["Name"] == "Engine" {
             out.push_str(&format!(
-                "  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel version:   {}\n  Experimental:     {}\n",
+                "  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Experimental:     {}\n",
                 s(&d["ApiVersion"]),
                 s(&d["MinAPIVersion"]),
                 s(&d["Os"]),
                 s(&d["Arch"]),
-                s(&d["KernelVersion"]),
                 s(&d["Experimental"]),
             ));
         }
