@@ -175,12 +175,23 @@ fn a_rename_cut_short_keeps_one_name_whole() {
     assert_eq!(pins(), "client web ");
     assert_eq!(inspect(&sb, "{{.Name}}", "web"), "/web");
     assert_eq!(dig(&sb, "client", "+short web").trim(), ip);
-    // And the rename then goes through, and survives a restart of the daemon.
-    sb.netctl("rename web web2").ok();
-    sb.restart_daemon();
+    // A crash once the record is committed, before the old pin went: the next
+    // start finishes the rename.
+    sb.stop_daemon();
+    sb.start_daemon_env("FAILPOINTS='rename.unpin=return'", "");
+    sb.netctl("rename web web2").fail();
+    sb.sh("sleep 0.2; ! kill -0 $(cat /run/netctld.pid) 2>/dev/null").ok();
+    sb.start_daemon();
     assert_eq!(pins(), "client web2 ");
+    assert_eq!(inspect(&sb, "{{.Name}}", "web2"), "/web2");
     assert_eq!(dig(&sb, "client", "+short web2").trim(), ip);
-    assert_eq!(status_of(&dig(&sb, "client", "web")), "NXDOMAIN");
+    // And a rename that goes through survives a restart of the daemon.
+    sb.netctl("rename web2 web3").ok();
+    sb.restart_daemon();
+    assert_eq!(pins(), "client web3 ");
+    assert_eq!(dig(&sb, "client", "+short web3").trim(), ip);
+    assert_eq!(status_of(&dig(&sb, "client", "web2")), "NXDOMAIN");
+    assert_eq!(sb.sh("ls /var/lib/netctl/intents").ok().stdout, "", "no change left pending");
 }
 
 #[test]

@@ -83,6 +83,8 @@ impl Daemon {
         }
         // Committed: the old pin goes. Should that fail, the intent stays and the
         // next start removes it (teardown: a pin the kept version does not have).
+        // The crash tests abort here (a failure cannot be injected: it is committed).
+        fail::fail_point!("rename.unpin", |_| std::process::abort());
         match old_pin.as_deref().map(netns::remove_pinned_netns).transpose() {
             Ok(_) => {
                 if let Err(e) = self.journal.end(&intent) {
