@@ -380,7 +380,18 @@ fn install_sh_installs_completions_and_man_pages_that_work() {
     assert!(words("netctl container l").lines().any(|w| w == "ls"));
     let zsh = sb.sh("head -1 /run/root/usr/local/share/zsh/site-functions/_netctl").ok();
     assert_eq!(zsh.trimmed(), "#compdef netctl");
-    sb.sh("grep -q '^complete -c netctl' /run/root/usr/share/fish/vendor_completions.d/netctl.fish").ok();
+    let fish = "/run/root/usr/share/fish/vendor_completions.d/netctl.fish";
+    sb.sh(&format!("grep -q '^complete -c netctl' {fish}")).ok();
+    // Where the shells themselves are installed, they load the scripts too.
+    let zsh_ok = sb.sh(
+        "! command -v zsh >/dev/null || zsh -c 'fpath=(/run/root/usr/local/share/zsh/site-functions $fpath);          autoload -U compinit; compinit -u; autoload -U _netctl; whence -w _netctl'",
+    );
+    let zsh_ok = zsh_ok.ok().stdout;
+    assert!(zsh_ok.trim().is_empty() || zsh_ok.contains("_netctl: function"), "{zsh_ok}");
+    let fish_words = sb
+        .sh(&format!("! command -v fish >/dev/null || fish -c 'source {fish}; complete -C\"netctl rena\"'"))
+        .ok();
+    assert!(fish_words.stdout.is_empty() || fish_words.stdout.starts_with("rename\t"), "{fish_words:?}");
     // A page per command, rendered by man (or groff).
     let man1 = "/run/root/usr/local/share/man/man1";
     for page in ["netctl", "netctl-rename", "netctl-network-connect", "netctl-container-ls"] {
