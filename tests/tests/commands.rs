@@ -77,6 +77,7 @@ fn rename_is_answered_by_the_resolver_at_once_and_the_old_name_is_gone() {
     let old = dig(&sb, "client", "web");
     assert_eq!(status_of(&old), "NXDOMAIN", "{old}");
     assert_eq!(dig(&sb, "client", "+short site").trim(), ip, "aliases stay");
+    assert_eq!(dig(&sb, "client", &format!("+short -x {ip}")).trim(), "web2.n1.", "the reverse name too");
     assert_eq!(inspect(&sb, "{{.Name}}", "web2"), "/web2");
     sb.netctl("inspect web").fail();
     // The pin follows the name, so `ip netns exec` knows it and the old name is free.
