@@ -13,7 +13,8 @@ use crate::client::DEFAULT_HOST;
     version,
     propagate_version = true,
     override_usage = "netctl [OPTIONS] COMMAND",
-    max_term_width = 80
+    max_term_width = 80,
+    arg_required_else_help = true
 )]
 pub struct Cli {
     /// Daemon socket to connect to
