@@ -309,7 +309,11 @@ fn the_container_management_command_has_dockers_subcommands() {
     sb.sh("ip netns add foreign").ok();
     sb.netctl("container attach --netns /run/netns/foreign --network n1 f1").ok();
     sb.sh("ip -n foreign -br addr show eth0 | grep -q 172.").ok();
-    sb.netctl("container detach f1").ok();
+    // Renamed, it keeps the runtime's own namespace path.
+    sb.netctl("container rename f1 f2").ok();
+    assert_eq!(inspect(&sb, "{{.NetworkSettings.SandboxKey}}", "f2"), "/run/netns/foreign");
+    sb.netctl("container detach f2").ok();
+    sb.sh("test -e /run/netns/foreign").ok();
     sb.sh("! ip -n foreign link show eth0 2>/dev/null").ok();
 }
 
