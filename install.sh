@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Builds netctl, installs it under /usr/local and starts netctld with systemd.
 # Usage: sudo ./install.sh        (re-run to upgrade; your netctl.toml is kept)
+# For packaging (and the tests): DESTDIR=/some/root installs into that tree and
+# starts nothing; NETCTL_BIN_DIR=DIR takes binaries already built there instead of
+# running cargo.
 set -euo pipefail
 cd "$(dirname "$0")"
-[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo ./install.sh)" >&2; exit 1; }
-if ! command -v cargo >/dev/null; then
-  [ -f "${SUDO_USER:+/home/$SUDO_USER}/.cargo/env" ] && . "/home/$SUDO_USER/.cargo/env"
-  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+DESTDIR=${DESTDIR:-}
+BIN=${NETCTL_BIN_DIR:-target/release}
+[ -n "$DESTDIR" ] || [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo ./install.sh)" >&2; exit 1; }
+if [ -z "${NETCTL_BIN_DIR:-}" ]; then
+  if ! command -v cargo >/dev/null; then
+    [ -f "${SUDO_USER:+/home/$SUDO_USER}/.cargo/env" ] && . "/home/$SUDO_USER/.cargo/env"
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  fi
+  command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust from rustup first" >&2; exit 1; }
 fi
-command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust from rustup first" >&2; exit 1; }
 
 # What netctld runs or needs at run time: nft (nftables) for the firewall, ip
 # (iproute2). With apt where apt exists; elsewhere say what is missing.
 need=()
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
+if [ ${#need[@]} -gt 0 ] && [ -z "$DESTDIR" ]; then
   if command -v apt-get >/dev/null; then
     echo "install.sh: installing ${need[*]} with apt-get"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" \
@@ -26,20 +33,38 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-cargo build --release --bins
-install -m 0755 target/release/netctld target/release/netctl /usr/local/bin/
-install -d -m 0755 /etc/netctl /usr/local/share/doc/netctl
-[ -f /etc/netctl/netctl.toml ] || install -m 0644 config/netctl.toml /etc/netctl/netctl.toml
-install -m 0644 README.md /usr/local/share/doc/netctl/README.md
+[ -n "${NETCTL_BIN_DIR:-}" ] || cargo build --release --bins
+install -d -m 0755 "$DESTDIR/usr/local/bin" "$DESTDIR/etc/netctl" "$DESTDIR/usr/local/share/doc/netctl"
+install -m 0755 "$BIN/netctld" "$BIN/netctl" "$DESTDIR/usr/local/bin/"
+[ -f "$DESTDIR/etc/netctl/netctl.toml" ] || install -m 0644 config/netctl.toml "$DESTDIR/etc/netctl/netctl.toml"
+install -m 0644 README.md "$DESTDIR/usr/local/share/doc/netctl/README.md"
+
+# Shell completions where bash-completion, zsh and fish look for them, and the man
+# pages (netctl(1), netctl-network-create(1), ...), all made by netctl itself.
+bash_dir=$DESTDIR/usr/share/bash-completion/completions
+zsh_dir=$DESTDIR/usr/local/share/zsh/site-functions
+fish_dir=$DESTDIR/usr/share/fish/vendor_completions.d
+man_dir=$DESTDIR/usr/local/share/man/man1
+install -d -m 0755 "$bash_dir" "$zsh_dir" "$fish_dir" "$man_dir"
+"$BIN/netctl" completion bash > "$bash_dir/netctl"
+"$BIN/netctl" completion zsh > "$zsh_dir/_netctl"
+"$BIN/netctl" completion fish > "$fish_dir/netctl.fish"
+rm -f "$man_dir"/netctl.1 "$man_dir"/netctl-*.1
+"$BIN/netctl" man "$man_dir"
+[ -n "$DESTDIR" ] || ! command -v mandb >/dev/null || mandb -q 2>/dev/null || true
 
 # Runtimes (issue 14): the CNI plugin where Debian's CNI plugins are and where
 # containerd and most others look, and the OCI hooks file for podman and CRI-O.
-install -m 0755 target/release/netctl-cni /usr/local/bin/
-install -d -m 0755 /usr/lib/cni /opt/cni/bin /usr/share/containers/oci/hooks.d
-install -m 0755 target/release/netctl-cni /usr/lib/cni/netctl-cni
-install -m 0755 target/release/netctl-cni /opt/cni/bin/netctl-cni
-install -m 0644 config/oci-hooks.d/netctl.json /usr/share/containers/oci/hooks.d/netctl.json
+install -m 0755 "$BIN/netctl-cni" "$DESTDIR/usr/local/bin/"
+install -d -m 0755 "$DESTDIR/usr/lib/cni" "$DESTDIR/opt/cni/bin" "$DESTDIR/usr/share/containers/oci/hooks.d"
+install -m 0755 "$BIN/netctl-cni" "$DESTDIR/usr/lib/cni/netctl-cni"
+install -m 0755 "$BIN/netctl-cni" "$DESTDIR/opt/cni/bin/netctl-cni"
+install -m 0644 config/oci-hooks.d/netctl.json "$DESTDIR/usr/share/containers/oci/hooks.d/netctl.json"
 
+if [ -n "$DESTDIR" ]; then
+  echo "installed into $DESTDIR (nothing started)"
+  exit 0
+fi
 if [ -d /run/systemd/system ]; then
   install -m 0644 config/netctld.service /etc/systemd/system/netctld.service
   systemctl daemon-reload

@@ -6,16 +6,63 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::client::DEFAULT_HOST;
 
-/// netctl — Docker-style container networking without Docker. A client of the
-/// netctld daemon: networks on Linux bridges, containers in their own namespaces.
+/// Docker-style container networking without Docker (the client of netctld)
 #[derive(Debug, Parser)]
-#[command(name = "netctl", version, propagate_version = true)]
+#[command(
+    name = "netctl",
+    version,
+    propagate_version = true,
+    override_usage = "netctl [OPTIONS] COMMAND",
+    max_term_width = 80,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host", env = "NETCTL_HOST", default_value = DEFAULT_HOST, global = true)]
     pub host: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `netctl --help`'s groups, in Docker's order and words; a command in none of
+/// them falls under "Commands".
+const HELP_GROUPS: [(&str, &[&str]); 2] = [
+    ("Common Commands", &["run", "exec", "ps", "version", "info"]),
+    ("Management Commands", &["container", "network", "firewall"]),
+];
+
+/// The command line with `--help` grouped as `docker --help` is (Common
+/// Commands, Management Commands, Commands), each line within 80 columns. clap
+/// has no groups of subcommands, so the list is written into the help template,
+/// from the subcommands' own `about`s.
+pub fn command() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let line = |c: &clap::Command| {
+        format!("  {:<11} {}\n", c.get_name(), c.get_about().map(|a| a.to_string()).unwrap_or_default())
+    };
+    let visible: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| !c.is_hide_set()).collect();
+    let mut groups = String::new();
+    for (title, names) in HELP_GROUPS {
+        groups.push_str(&format!("{title}:\n"));
+        for name in names {
+            if let Some(c) = visible.iter().find(|c| c.get_name() == *name) {
+                groups.push_str(&line(c));
+            }
+        }
+        groups.push('\n');
+    }
+    groups.push_str("Commands:\n");
+    let mut rest: Vec<&&clap::Command> =
+        visible.iter().filter(|c| !HELP_GROUPS.iter().any(|(_, n)| n.contains(&c.get_name()))).collect();
+    rest.sort_by_key(|c| c.get_name());
+    for c in rest {
+        groups.push_str(&line(c));
+    }
+    let template = format!(
+        "{{usage-heading}}  {{usage}}\n\n{{about}}\n\n{groups}\nGlobal Options:\n{{options}}\n\n\
+         Run 'netctl COMMAND --help' for more information on a command.\n"
+    );
+    cmd.help_template(template)
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -25,36 +72,158 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
-    /// Manage containers of other runtimes (attach, detach)
+    /// Manage containers
     #[command(subcommand)]
-    Container(ContainerCommand),
+    Container(ContainerCmd),
     /// Create a container and run a command in it
     Run(RunArgs),
-    /// Run a command in a running container
+    /// Execute a command in a running container
     Exec(ExecArgs),
     /// List containers
     Ps(PsArgs),
-    /// Show containers' details as JSON
+    /// Return low-level information on containers (JSON)
     Inspect(InspectArgs),
-    /// Show the output of a detached container
+    /// Fetch the logs of a detached container
     Logs(LogsArgs),
-    /// Stop running containers (SIGTERM, then SIGKILL)
+    /// Stop one or more running containers (SIGTERM, then SIGKILL)
     Stop(StopArgs),
-    /// Start stopped containers again, detached
+    /// Start one or more stopped containers, detached
     Start(NamesArgs),
-    /// Remove containers
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Remove one or more containers
     Rm(RmArgs),
-    /// List a container's published ports, or the host side of one
+    /// List port mappings or a specific mapping for the container
     Port(PortArgs),
-    /// Get real time events from the daemon (Docker's event messages)
+    /// Get real time events from the daemon
     Events(EventsArgs),
-    /// The host's firewall rules netctl owns (nftables table inet netctl)
+    /// Show the netctl version information
+    Version(FormatArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Manage the host's firewall rules netctl owns
     #[command(subcommand)]
     Firewall(FirewallCommand),
-    /// OCI runtime hook (createRuntime, poststop): joins a runc/crun/podman
-    /// container to the networks its io.netctl.networks annotation names
+    /// Generate the autocompletion script for the specified shell
+    Completion(CompletionArgs),
+    /// Write netctl's man pages (netctl.1 and one per subcommand) into DIR
+    #[command(hide = true)]
+    Man(ManArgs),
+    /// OCI runtime hook joining runc/crun/podman containers to networks
+    ///
+    /// Run by the runtime at createRuntime and poststop: joins the container to
+    /// the networks its io.netctl.networks annotation names, and undoes it.
     #[command(name = "oci-hook")]
     OciHook(OciHookArgs),
+}
+
+/// `netctl container …`: Docker's `container` management command (the same
+/// commands as the top-level ones), plus attach/detach of other runtimes'
+/// namespaces.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum ContainerCmd {
+    /// Register another runtime's network namespace as a container and join a network
+    Attach(AttachArgs),
+    /// Undo everything netctl did in an attached container (never kills it)
+    Detach(NamesArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Return low-level information on one or more containers (JSON)
+    Inspect(InspectArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Fetch the logs of a detached container
+    Logs(LogsArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Create a container and run a command in it
+    Run(RunArgs),
+    /// Start one or more stopped containers, detached
+    Start(NamesArgs),
+    /// Stop one or more running containers (SIGTERM, then SIGKILL)
+    Stop(StopArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait for the container to stop before killing it [default: 10]
+    #[arg(short = 't', long = "timeout", visible_alias = "time", value_name = "SECS")]
+    pub timeout: Option<i64>,
+    /// The containers: names, ids or unique id prefixes
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container, by name (KILL, SIGTERM, HUP) or number [default: KILL]
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+    /// The containers: names, ids or unique id prefixes
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The container to rename (name, id or id prefix)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Its new name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, not taken by another container
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The container: its name, id or a unique id prefix
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Options for ps(1) [default: -ef], e.g. `-o pid,comm` or `aux`
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ps OPTIONS")]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Format the output: "json", or a template over Docker's fields, e.g.
+    /// '{{.Server.Version}}' (version), '{{.ContainersRunning}}' (info)
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete in (source the output, or install it where the
+    /// shell looks: install.sh does)
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (made if missing)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -92,9 +261,8 @@ pub enum NetworkCommand {
     Rm(NetworkRmArgs),
     /// Remove every custom network no container uses
     Prune(NetworkPruneArgs),
-    /// Connect a container to a network
+    // Their about and long help are the argument structs' own.
     Connect(ConnectArgs),
-    /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
 }
 
@@ -176,35 +344,58 @@ pub struct NetworkPruneArgs {
     pub filter: Vec<String>,
 }
 
+/// Connect a container to a network
+///
+/// The container gets an interface on NETWORK (eth1, eth2, … in the order it
+/// joins), an address from the network's subnet (or --ip), and on a user-defined
+/// network it resolves the other containers there by name, and they it, by its
+/// name and each --alias. It may join several networks; a running container
+/// joins at once.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  netctl network connect backend web\n  \
+    netctl network connect --alias db --ip 172.18.0.10 backend postgres")]
 pub struct ConnectArgs {
-    /// Network-scoped alias for the container (repeatable)
+    /// Add a network-scoped alias for the container (repeatable)
     #[arg(long, value_name = "ALIAS")]
     pub alias: Vec<String>,
-    /// Fixed IPv4 address on this network
-    #[arg(long)]
+    /// IPv4 address on this network (e.g., "172.30.100.104"); the network needs a --subnet of its own
+    #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
-    /// Fixed IPv6 address on this network
-    #[arg(long)]
+    /// IPv6 address on this network (e.g., "2001:db8::33")
+    #[arg(long, value_name = "IP")]
     pub ip6: Option<String>,
+    /// The network to connect to: its name, id or a unique id prefix
+    #[arg(value_name = "NETWORK")]
     pub network: String,
+    /// The container to connect: its name, id or a unique id prefix
+    #[arg(value_name = "CONTAINER")]
     pub container: String,
 }
 
+/// Disconnect a container from a network
+///
+/// The container's interface on NETWORK goes, with its address and its names
+/// there; its other networks stay.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  netctl network disconnect backend web")]
 pub struct DisconnectArgs {
-    /// Remove the record even if the container's namespace is gone
+    /// Force the container to disconnect from a network: remove the record even if
+    /// the container's namespace is gone
     #[arg(short, long)]
     pub force: bool,
+    /// The network to disconnect from: its name, id or a unique id prefix
+    #[arg(value_name = "NETWORK")]
     pub network: String,
+    /// The container to disconnect: its name, id or a unique id prefix
+    #[arg(value_name = "CONTAINER")]
     pub container: String,
 }
 
-#[derive(Debug, Subcommand)]
+/// What `containers::container` serves of `netctl container` (the other
+/// subcommands share the top-level commands' code).
+#[derive(Debug)]
 pub enum ContainerCommand {
-    /// Register another runtime's network namespace as a container and join a network
     Attach(AttachArgs),
-    /// Undo everything netctl did in an attached container (never kills it)
     Detach(NamesArgs),
 }
 
@@ -368,7 +559,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short = 't', long = "time", visible_alias = "timeout", default_value_t = 10, value_name = "SECS")]
     pub time: u64,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -403,4 +594,17 @@ pub struct EventsArgs {
     /// "json", or a template like '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'
     #[arg(long)]
     pub format: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent_and_its_help_fits_80_columns() {
+        command().debug_assert();
+        let help = command().render_help().to_string();
+        assert!(help.lines().all(|l| l.chars().count() <= 80), "{help}");
+        assert!(help.contains("Management Commands:\n  container   Manage containers\n"), "{help}");
+    }
 }

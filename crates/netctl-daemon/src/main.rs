@@ -26,6 +26,7 @@ mod process;
 mod published;
 mod reconcile;
 mod registry;
+mod rename;
 mod sandbox_files;
 mod server;
 mod store;

@@ -80,7 +80,15 @@ impl Daemon {
                 errors.push(format!("veth {}", ep.host_ifname), e);
             }
         }
-        if keep.is_some() {
+        if let Some(k) = keep {
+            // A rename moves netctl's pin (rename.rs): the one the kept version lacks goes.
+            if let (true, Some(pin), Some(kept)) = (ours, &c.netns_path, &k.netns_path) {
+                if pin != kept {
+                    if let Err(e) = netns::remove_pinned_netns(pin) {
+                        errors.push(format!("namespace pin {}", pin.display()), e);
+                    }
+                }
+            }
             return errors;
         }
         if let (true, Some(pin)) = (ours, &c.netns_path) {

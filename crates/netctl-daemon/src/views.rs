@@ -82,7 +82,15 @@ impl Daemon {
                 dns_search: c.dns.search.clone(),
                 dns_options: c.dns.options.clone(),
                 port_bindings: port_map(c),
-                links: c.links.iter().map(|l| format!("/{}:/{}/{}", l.name, c.name, l.alias)).collect(),
+                links: c
+                    .links
+                    .iter()
+                    .map(|l| {
+                        // The linked container's name now, as Docker's inspect has it after a rename.
+                        let child = registry.container(&l.container_id).map_or(&l.name, |ch| &ch.name);
+                        format!("/{child}:/{}/{}", c.name, l.alias)
+                    })
+                    .collect(),
             },
             resolv_conf_path: path_or_empty(files.resolv_conf()),
             hostname_path: path_or_empty(files.hostname()),

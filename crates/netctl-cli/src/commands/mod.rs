@@ -1,6 +1,9 @@
+pub mod completion;
 pub mod containers;
 pub mod events;
+pub mod lifecycle;
 pub mod network;
 pub mod oci_hook;
 pub mod ports;
 pub mod run;
+pub mod system;

@@ -1,5 +1,5 @@
 //! `/containers`: the read side (list, inspect, top) and the lifecycle of
-//! containers netctl already has (start, stop, restart, kill, remove). netctl
+//! containers netctl already has (start, stop, restart, kill, rename, remove). netctl
 //! runs no images, so `create` answers with an error that says what to use.
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use super::networks::filters;
 use super::{convert, docker_error, flag, model_error};
 use crate::api::request::query_value;
 use crate::api::ApiError;
+use crate::cgroups::CONTAINER_LEAF;
 use crate::daemon::Daemon;
 use crate::registry::Registry;
 
@@ -86,37 +87,66 @@ fn not_running(c: &Container) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, format!("container {} is not running", c.id))
 }
 
-/// `ps -ef` rows of the container's processes (its cgroup's).
-pub async fn top(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Result<Json<Top>, ApiError> {
+/// `ps` rows of the container's processes (its cgroup's): `ps_args` as given
+/// (default `-ef`), rows kept by the PID column, as Docker's `parsePSOutput` does
+/// (a thread's `-` row follows its process's).
+pub async fn top(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Top>, ApiError> {
     let c = find(&d, &id).await?;
     if !c.is_running() {
         return Err(not_running(&c));
     }
-    let mut pids = d.cgroups.pids(&c.id, None);
+    // The container's leaf only: netctl's shim beside it is no process of the
+    // container's (as containerd's shim is not in `docker top`).
+    let mut pids = d.cgroups.pids(&c.id, Some(CONTAINER_LEAF));
     if pids.is_empty() && c.state.pid != 0 {
         pids.push(c.state.pid);
     }
+    let args = query_value(q.as_deref(), "ps_args").filter(|a| !a.trim().is_empty()).unwrap_or("-ef".into());
     let out = tokio::process::Command::new("ps")
-        .arg("-ef")
+        .args(args.split_whitespace())
         .output()
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot run ps: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    parse_ps(&String::from_utf8_lossy(&out.stdout), &pids).map(Json)
+}
+
+fn parse_ps(text: &str, pids: &[u32]) -> Result<Top, ApiError> {
     let mut lines = text.lines();
     let titles: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(String::from).collect();
-    let processes = lines
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            let pid: u32 = cols.get(1)?.parse().ok()?;
-            if !pids.contains(&pid) || cols.len() < titles.len() {
-                return None;
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Couldn't find PID field in ps output")
+    })?;
+    let mut processes = Vec::new();
+    let mut last_ours = false;
+    for l in lines {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        if cols.len() < titles.len() {
+            continue;
+        }
+        let ours = match cols[pid_col] {
+            "-" => last_ours,
+            p => {
+                last_ours = p.parse().is_ok_and(|p: u32| pids.contains(&p));
+                last_ours
             }
+        };
+        if ours {
             let mut row: Vec<String> = cols[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
             row.push(cols[titles.len() - 1..].join(" "));
-            Some(row)
-        })
-        .collect();
-    Ok(Json(Top { titles, processes }))
+            processes.push(row);
+        }
+    }
+    Ok(Top { titles, processes })
 }
 
 pub async fn start(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -235,4 +265,29 @@ pub async fn remove(
     }
     d.remove_container(&id, force).await.map_err(docker_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/rename?name=NEW`: 204; a taken name is Docker's 409.
+pub async fn rename(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    let name = query_value(q.as_deref(), "name").unwrap_or_default();
+    d.rename_container(&id, &name).await.map_err(docker_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_by_the_pid_column() {
+        let text = "USER PID %CPU COMMAND\nroot 7 0.0 sleep 600\nroot 8 0.0 other\n";
+        let top = parse_ps(text, &[7]).unwrap();
+        assert_eq!(top.titles, ["USER", "PID", "%CPU", "COMMAND"]);
+        assert_eq!(top.processes, [["root", "7", "0.0", "sleep 600"]]);
+        assert!(parse_ps("USER COMMAND\n", &[7]).is_err());
+    }
 }

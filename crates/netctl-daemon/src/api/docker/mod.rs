@@ -52,6 +52,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
         .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}", delete(containers::remove))
 }
 
