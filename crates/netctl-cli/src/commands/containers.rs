@@ -219,6 +219,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ps_filters_are_read_as_dockers_cli_reads_them() {
+        let f = ps_filters(&[" Name = web".into(), "name=db".into(), "status=exited".into()]).unwrap();
+        assert_eq!(f["name"], ["web", "db"]);
+        assert_eq!(f["status"], ["exited"]);
+        assert!(ps_filters(&["name".into()]).unwrap_err().to_string().contains("expected name=value"));
+        assert!(ps_filters(&["ancestor=busybox".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("netctl runs no images"));
+    }
+
+    #[test]
     fn human_durations() {
         let d = chrono::TimeDelta::seconds;
         assert_eq!(human(d(0)), "Less than a second");

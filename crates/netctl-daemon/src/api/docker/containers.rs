@@ -269,3 +269,16 @@ pub async fn remove(
     d.remove_container(&id, force).await.map_err(docker_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn names_match_as_substrings_that_anchors_pin() {
+        assert!(name_matches("eb", "web") && name_matches("/web", "web") && name_matches("web", "web"));
+        assert!(name_matches("^web$", "web") && name_matches("^/web$", "web") && name_matches("^we", "web"));
+        assert!(name_matches("eb$", "web"));
+        assert!(!name_matches("^eb", "web") && !name_matches("^web$", "webs") && !name_matches("x", "web"));
+    }
+}
