@@ -7,10 +7,13 @@
 use netctl_tests::Sandbox;
 
 fn ip_of(sb: &Sandbox, container: &str, net: &str) -> String {
-    sb.netctl(&format!("inspect --format '{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}' {container}"))
-        .ok()
-        .trimmed()
-        .to_string()
+    // `index`, as Docker's templates need for names with a dash (net-a).
+    sb.netctl(&format!(
+        r#"inspect --format '{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}' {container}"#
+    ))
+    .ok()
+    .trimmed()
+    .to_string()
 }
 
 fn bridge_of(sb: &Sandbox, net: &str) -> String {

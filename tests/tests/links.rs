@@ -77,7 +77,9 @@ fn a_link_alias_on_a_user_defined_network_is_the_linkers_only() {
     sb.start_daemon();
     sb.netctl("network create app-net").ok();
     sb.netctl("run -d --name cache --net app-net -- sleep 1000").ok();
-    let ip = sb.netctl("inspect --format '{{.NetworkSettings.Networks.app-net.IPAddress}}' cache").ok();
+    let ip = sb
+        .netctl(r#"inspect --format '{{(index .NetworkSettings.Networks "app-net").IPAddress}}' cache"#)
+        .ok();
     sb.netctl("run -d --name linker --net app-net --link cache:kv -- sleep 1000").ok();
     let answer = sb.netctl("exec linker -- dig +short +tries=1 +time=2 kv").ok();
     assert_eq!(answer.trimmed(), ip.trimmed());

@@ -534,7 +534,12 @@ pub struct PsArgs {
     /// Do not truncate ids and commands
     #[arg(long)]
     pub no_trunc: bool,
-    /// "table" or "json" (one object per line)
+    /// Filter, e.g. name=web, id=, status=running|exited|created, network=, label=k[=v], exited=CODE, before=
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// "table", "json" (one object per line), or a Go template like
+    /// 'table {{.ID}}\t{{.Names}}' (fields: ID, Names, Command, Status, State, Networks,
+    /// Ports, Labels, CreatedAt, RunningFor, Image, Mounts, LocalVolumes, Size)
     #[arg(long)]
     pub format: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! `netctl ps`, `inspect`, `logs`, `stop`, `start`, `rm`, `container attach|detach`.
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Utc};
 use netctl_model::api_containers::{ContainerAttachRequest, ContainerCreateResponse, ContainerInspect};
 use serde_json::{json, Value};
@@ -8,7 +10,8 @@ use serde_json::{json, Value};
 use super::network::{each, print_inspected};
 use crate::cli::{AttachArgs, ContainerCommand, InspectArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StopArgs};
 use crate::client::{seg, Client};
-use crate::output::table;
+use crate::output::format::Listing;
+use crate::output::template::{Missing, Template};
 
 pub async fn container(client: &Client, cmd: ContainerCommand) -> Result<i32> {
     match cmd {
@@ -41,41 +44,73 @@ async fn attach(client: &Client, args: AttachArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// netctl's `ps` columns: Docker's, less IMAGE (netctl runs none), plus NETWORKS.
+const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Networks}}";
+const PS_HEADERS: [(&str, &str); 14] = [
+    ("ID", "CONTAINER ID"),
+    ("Names", "NAMES"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+    ("Networks", "NETWORKS"),
+];
+
 pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
-    let list: Vec<ContainerInspect> =
-        client.get(&format!("/v1/containers{}", if args.all { "?all=1" } else { "" })).await?;
+    // As docker's: a --format is checked before anything is asked, against an
+    // empty row; with -q, only ids are printed whatever the format.
+    if let Some(f) = args.format.as_deref().filter(|f| !f.is_empty()) {
+        Template::parse(f, Missing::Error).map_err(|e| anyhow!("failed to parse template: {e}"))?;
+        let listing = Listing::new(Some(f), PS_TABLE)?;
+        let empty: Value = PS_HEADERS.iter().map(|(k, _)| (k.to_string(), Value::from(""))).collect();
+        listing.render(&[empty], &BTreeMap::new()).map_err(|e| anyhow!("failed to execute template: {e}"))?;
+        if args.quiet {
+            eprintln!("WARNING: Ignoring custom format, because both --format and --quiet are set.");
+        }
+    }
+    let format = if args.quiet { Some("{{.ID}}") } else { args.format.as_deref() };
+    let listing = Listing::new(format, PS_TABLE)?;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if args.all {
+        query.append_pair("all", "1");
+    }
+    let filters = ps_filters(&args.filter)?;
+    if !filters.is_empty() {
+        query.append_pair("filters", &serde_json::to_string(&filters)?);
+    }
+    let list: Vec<ContainerInspect> = client.get(&format!("/v1/containers?{}", query.finish())).await?;
     let now = Utc::now();
     let rows: Vec<Value> = list.iter().map(|c| ps_row(c, args.no_trunc, now)).collect();
-    if args.quiet {
-        rows.iter().for_each(|r| outln!("{}", r["ID"].as_str().unwrap_or_default()));
-        return Ok(0);
-    }
-    match args.format.as_deref() {
-        Some("json") => rows.iter().for_each(|r| outln!("{r}")),
-        None | Some("table") => {
-            let fields = ["ID", "Names", "Command", "Status", "Ports", "Networks"];
-            let mut out = vec![vec![
-                "CONTAINER ID".into(),
-                "NAME".into(),
-                "COMMAND".into(),
-                "STATUS".into(),
-                "PORTS".into(),
-                "NETWORKS".into(),
-            ]];
-            for r in &rows {
-                out.push(fields.iter().map(|f| r[*f].as_str().unwrap_or_default().to_string()).collect());
-            }
-            out!("{}", table::render(&out));
-        }
-        Some(t) => {
-            for r in &rows {
-                outln!("{}", crate::output::template::render(t, r)?);
-            }
-        }
-    }
+    out!("{}", listing.render(&rows, &PS_HEADERS.into())?);
     Ok(0)
 }
 
+/// `-f key=value` as docker's CLI reads it (key lower-cased, spaces trimmed),
+/// values of one key gathered; the daemon applies them as Docker's does.
+pub fn ps_filters(args: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in args {
+        let (k, v) =
+            f.split_once('=').ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+        let key = k.trim().to_lowercase();
+        if key == "ancestor" {
+            bail!("the 'ancestor' filter does not apply: netctl runs no images");
+        }
+        filters.entry(key).or_default().push(v.trim().to_string());
+    }
+    Ok(filters)
+}
+
+/// One container as docker's `ps` formatter sees it (the fields that apply; Image,
+/// Mounts and Size are those of a container without an image or volumes).
 fn ps_row(c: &ContainerInspect, no_trunc: bool, now: DateTime<Utc>) -> Value {
     let mut command = c.config.cmd.join(" ");
     if !no_trunc && command.chars().count() > 20 {
@@ -85,13 +120,37 @@ fn ps_row(c: &ContainerInspect, no_trunc: bool, now: DateTime<Utc>) -> Value {
     json!({
         "ID": if no_trunc { c.id.clone() } else { c.id.chars().take(12).collect() },
         "Names": c.name.trim_start_matches('/'),
-        "Command": format!("\"{command}\""),
-        "CreatedAt": c.created.to_rfc3339(),
+        "Image": "<no image>",
+        "Command": serde_json::to_string(&command).unwrap_or_default(),
+        "CreatedAt": c.created.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string(),
+        "RunningFor": format!("{} ago", human(now - c.created)),
         "State": c.state.status,
         "Status": status_text(c, now),
         "Networks": networks.join(","),
-        "Ports": super::ports::mappings(c).iter().map(|(c, h)| format!("{h}->{c}")).collect::<Vec<_>>().join(", "),
+        "Ports": ports_text(c),
+        "Labels": "",
+        "Mounts": "",
+        "LocalVolumes": "0",
+        "Size": "0B",
     })
+}
+
+/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 53/udp`
+/// (published ones first, then those only exposed).
+fn ports_text(c: &ContainerInspect) -> String {
+    let mut out: Vec<String> = super::ports::mappings(c)
+        .iter()
+        .map(|(port, host)| match host.rsplit_once(':') {
+            Some((ip, p)) if ip.contains(':') => format!("[{ip}]:{p}->{port}"),
+            _ => format!("{host}->{port}"),
+        })
+        .collect();
+    for (port, hosts) in &c.network_settings.ports {
+        if hosts.as_ref().is_none_or(Vec::is_empty) {
+            out.push(port.clone());
+        }
+    }
+    out.join(", ")
 }
 
 /// Docker's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created".
@@ -158,6 +217,18 @@ pub async fn rm(client: &Client, args: RmArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ps_filters_are_read_as_dockers_cli_reads_them() {
+        let f = ps_filters(&[" Name = web".into(), "name=db".into(), "status=exited".into()]).unwrap();
+        assert_eq!(f["name"], ["web", "db"]);
+        assert_eq!(f["status"], ["exited"]);
+        assert!(ps_filters(&["name".into()]).unwrap_err().to_string().contains("expected name=value"));
+        assert!(ps_filters(&["ancestor=busybox".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("netctl runs no images"));
+    }
 
     #[test]
     fn human_durations() {

@@ -9,7 +9,7 @@ use netctl_model::docker::events::Message;
 
 use crate::cli::EventsArgs;
 use crate::client::Client;
-use crate::output::template;
+use crate::output::template::{self, Missing, Template};
 
 pub async fn events(client: &Client, args: EventsArgs) -> Result<i32> {
     let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -29,17 +29,58 @@ pub async fn events(client: &Client, args: EventsArgs) -> Result<i32> {
         query.append_pair("filters", &serde_json::to_string(&filters)?);
     }
     let format = match args.format.as_deref() {
-        Some("json") => Some("{{json .}}".to_string()),
-        other => other.map(String::from),
+        None | Some("") => None,
+        Some(f) => match event_template(f) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("Error parsing format: {e}");
+                return Ok(64);
+            }
+        },
     };
     let mut printer = Printer { format, pending: Vec::new() };
     client.stream(&format!("/events?{}", query.finish()), &mut printer).await?;
     Ok(0)
 }
 
+/// `--format` as docker's: `json` is `{{json .}}`; the template is tried on an
+/// empty message first, so that a wrong one fails before any event.
+fn event_template(format: &str) -> Result<Template, template::Error> {
+    let t = Template::parse(if format == "json" { "{{json .}}" } else { format }, Missing::NoValue)?;
+    let empty = Message::new("", "", "", BTreeMap::new());
+    t.render(&go_fields(&serde_json::to_value(&empty).unwrap_or_default()))?;
+    Ok(t)
+}
+
+/// The message with Go's field names beside its JSON keys (`.Scope`, `.TimeNano`
+/// as docker's templates name them, `scope`, `timeNano` in its JSON).
+fn go_fields(line: &serde_json::Value) -> serde_json::Value {
+    let mut v = line.clone();
+    if let Some(o) = v.as_object_mut() {
+        for (json, go) in [
+            ("status", "Status"),
+            ("id", "ID"),
+            ("from", "From"),
+            ("scope", "Scope"),
+            ("time", "Time"),
+            ("timeNano", "TimeNano"),
+        ] {
+            let value = o.get(json).cloned().unwrap_or_else(|| {
+                if json.starts_with("time") {
+                    0.into()
+                } else {
+                    "".into()
+                }
+            });
+            o.insert(go.to_string(), value);
+        }
+    }
+    v
+}
+
 /// Cuts the stream into lines, one event each, and prints every one whole.
 struct Printer {
-    format: Option<String>,
+    format: Option<Template>,
     pending: Vec<u8>,
 }
 
@@ -66,8 +107,11 @@ fn print_line(text: &str) {
 impl Printer {
     fn render(&self, line: &[u8]) -> Result<String> {
         match &self.format {
-            Some(t) => template::render(t, &serde_json::from_slice(line)?),
-            None => Ok(plain(&serde_json::from_slice(line)?)),
+            Some(t) => {
+                let v: serde_json::Value = serde_json::from_slice(line)?;
+                Ok(t.render_with_json(&go_fields(&v), &String::from_utf8_lossy(line))?)
+            }
+            None => Ok(plain(&serde_json::from_slice::<Message>(line)?)),
         }
     }
 }

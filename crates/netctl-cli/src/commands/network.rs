@@ -21,7 +21,8 @@ use crate::cli::{
     ConnectArgs, DisconnectArgs, NetworkCommand, NetworkCreateArgs, NetworkInspectArgs, NetworkLsArgs,
 };
 use crate::client::{seg, Client};
-use crate::output::{table, template};
+use crate::output::format::Listing;
+use crate::output::template::{Missing, Template};
 
 pub async fn run(client: &Client, cmd: NetworkCommand) -> Result<i32> {
     match cmd {
@@ -143,66 +144,35 @@ pub fn ls_row(n: &NetworkInspect, no_trunc: bool) -> Value {
     })
 }
 
-fn header_of(field: &str) -> String {
-    match field {
-        "ID" => "NETWORK ID".into(),
-        "CreatedAt" => "CREATED AT".into(),
-        other => other.to_uppercase(),
+/// `docker network ls`'s columns and their headers.
+const LS_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+const LS_HEADERS: [(&str, &str); 9] = [
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv4", "IPV4"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+];
+
+/// `-q` prints ids unless a template of one's own is given, as docker's does.
+pub fn quiet_format(quiet: bool, format: Option<&str>) -> Option<&str> {
+    match format {
+        None | Some("") | Some("table") if quiet => Some("{{.ID}}"),
+        other => other,
     }
 }
 
 async fn ls(client: &Client, args: NetworkLsArgs) -> Result<i32> {
+    let listing = Listing::new(quiet_format(args.quiet, args.format.as_deref()), LS_TABLE)?;
     let list: Vec<NetworkInspect> =
         client.get(&format!("/v1/networks{}", filters_query(&args.filter)?)).await?;
     let rows: Vec<Value> = list.iter().map(|n| ls_row(n, args.no_trunc)).collect();
-    if args.quiet {
-        for r in &rows {
-            outln!("{}", r["ID"].as_str().unwrap_or_default());
-        }
-        return Ok(0);
-    }
-    let format = args.format.as_deref().unwrap_or("table");
-    match format {
-        "json" => {
-            for r in &rows {
-                outln!("{r}");
-            }
-        }
-        "table" => out!("{}", table_of(&["ID", "Name", "Driver", "Scope"], &rows)),
-        t if t.starts_with("table ") => {
-            let fields: Vec<String> = t[6..]
-                .split("\\t")
-                .flat_map(|p| p.split('\t'))
-                .map(|p| {
-                    p.trim()
-                        .trim_start_matches("{{")
-                        .trim_end_matches("}}")
-                        .trim()
-                        .trim_start_matches('.')
-                        .to_string()
-                })
-                .filter(|p| !p.is_empty())
-                .collect();
-            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-            out!("{}", table_of(&fields, &rows));
-        }
-        t => {
-            for r in &rows {
-                outln!("{}", template::render(t, r)?);
-            }
-        }
-    }
+    out!("{}", listing.render(&rows, &LS_HEADERS.into())?);
     Ok(0)
-}
-
-fn table_of(fields: &[&str], rows: &[Value]) -> String {
-    let mut out = vec![fields.iter().map(|f| header_of(f)).collect::<Vec<_>>()];
-    for r in rows {
-        out.push(
-            fields.iter().map(|f| r.get(*f).and_then(Value::as_str).unwrap_or("").to_string()).collect(),
-        );
-    }
-    table::render(&out)
 }
 
 async fn inspect(client: &Client, args: NetworkInspectArgs) -> Result<i32> {
@@ -240,15 +210,47 @@ pub async fn print_inspected(
         }
         Some("json") => found.iter().for_each(|v| outln!("{v}")),
         Some(t) => {
+            let tmpl = match Template::parse(t, Missing::Error) {
+                Ok(tmpl) => tmpl,
+                Err(e) => {
+                    // Docker's usage error: nothing is fetched or printed.
+                    eprintln!("template parsing error: {e}");
+                    return Ok(64);
+                }
+            };
+            let mut printed = String::new();
             for v in &found {
-                outln!("{}", template::render(t, v)?);
+                match tmpl.render_with_json(&go_names(v), &v.to_string()) {
+                    Ok(text) => {
+                        printed.push_str(&text);
+                        printed.push('\n');
+                    }
+                    Err(e) => errors.push(format!("template parsing error: {e}")),
+                }
             }
+            out!("{printed}");
         }
     }
     for e in &errors {
-        eprintln!("Error: {e}");
+        if e.starts_with("template parsing error") {
+            eprintln!("{e}");
+        } else {
+            eprintln!("Error: {e}");
+        }
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+/// Docker evaluates inspect templates against its Go structs first, whose id field
+/// is `ID` (JSON `Id`): both spellings work there, so both work here.
+fn go_names(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        if let Some(id) = o.get("Id").cloned() {
+            o.entry("ID").or_insert(id);
+        }
+    }
+    v
 }
 
 async fn prune(client: &Client, force: bool, filters: &[String]) -> Result<i32> {

@@ -40,7 +40,9 @@ fn s(v: &Value) -> String {
 /// `--format json` is `{{json .}}`, as in Docker.
 fn templated(format: &str, value: &Value) -> Result<String> {
     let t = if format == "json" { "{{json .}}" } else { format };
-    template::render(t, value)
+    template::Template::parse(t, template::Missing::Error)
+        .and_then(|t| t.render(value))
+        .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))
 }
 
 pub async fn version(client: &Client, args: FormatArgs) -> Result<i32> {

@@ -2,6 +2,7 @@
 //! reader goes away (`netctl ps | head -c 600`), netctl ends quietly as other Unix
 //! tools do, killed by SIGPIPE, instead of panicking as `println!` does.
 
+pub mod format;
 pub mod table;
 pub mod template;
 

@@ -19,8 +19,17 @@ pub async fn list(
     State(d): State<Arc<Daemon>>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Vec<ContainerInspect>>, ApiError> {
-    let all = query_flag(q.as_deref(), "all")?;
-    Ok(Json(d.list_containers(all).await))
+    // Docker's filters, as `docker ps` has them through the Engine API.
+    let f = super::docker::containers::list_filters(q.as_deref())?;
+    let all = query_flag(q.as_deref(), "all")? || !f.get("status").is_empty() || !f.get("exited").is_empty();
+    let mut list = d.list_containers(all).await;
+    if !f.0.is_empty() {
+        let registry = d.registry.lock().await;
+        list.retain(|v| {
+            registry.find_container(&v.id).is_ok_and(|c| super::docker::containers::matches(&f, &registry, c))
+        });
+    }
+    Ok(Json(list))
 }
 
 pub async fn create(

@@ -12,7 +12,6 @@ use netctl_model::container::{Container, Origin};
 use netctl_model::docker::container::{Inspect, Summary, Top};
 use netctl_model::docker::filters::Filters;
 
-use super::networks::filters;
 use super::{convert, docker_error, flag, model_error};
 use crate::api::request::query_value;
 use crate::api::ApiError;
@@ -22,13 +21,34 @@ use crate::registry::Registry;
 
 const FILTERS: [&str; 7] = ["id", "name", "status", "label", "network", "exited", "before"];
 
-fn matches(f: &Filters, registry: &Registry, c: &Container) -> bool {
+/// Docker's container states, the values `status=` takes.
+const STATES: [&str; 7] = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+/// The `filters` of a container list (`docker ps` here, `netctl ps` on /v1), with
+/// Docker's refusals, and one for the filter that cannot apply to netctl.
+pub(crate) fn list_filters(q: Option<&str>) -> Result<Filters, ApiError> {
+    let f = Filters::parse(&query_value(q, "filters").unwrap_or_default()).map_err(model_error)?;
+    if f.0.contains_key("ancestor") {
+        return Err(ApiError::bad_request(format!(
+            "the 'ancestor' filter does not apply: netctl runs no images (filters: {})",
+            FILTERS.join(", ")
+        )));
+    }
+    if let Some(bad) = f.get("status").iter().find(|s| !STATES.contains(&s.as_str())) {
+        return Err(ApiError::bad_request(format!("invalid filter 'status={bad}'")));
+    }
+    f.check(&FILTERS).map_err(model_error)?;
+    Ok(f)
+}
+
+/// Docker's: values of one key are alternatives, keys must all match.
+pub(crate) fn matches(f: &Filters, registry: &Registry, c: &Container) -> bool {
     let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
         let values = f.get(key);
         values.is_empty() || values.iter().any(|v| pred(v))
     };
     any("id", &|v| c.id.starts_with(v))
-        && any("name", &|v| c.name.contains(v.trim_start_matches('/')))
+        && any("name", &|v| name_matches(v, &c.name))
         && any("status", &|v| c.state.status.as_str() == v)
         && any("exited", &|v| {
             !c.is_running() && c.state.exit_code.to_string() == v && c.state.finished_at.is_some()
@@ -42,11 +62,24 @@ fn matches(f: &Filters, registry: &Registry, c: &Container) -> bool {
         && any("before", &|v| registry.find_container(v).is_ok_and(|b| c.created < b.created))
 }
 
+/// Docker takes a regular expression, matched against `/name` and `name`: here a
+/// substring, which `^` and `$` anchor (what scripts use: `name=^web$`).
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let (p, start) = pattern.strip_prefix('^').map_or((pattern, false), |p| (p, true));
+    let (p, end) = p.strip_suffix('$').map_or((p, false), |p| (p, true));
+    [name.to_string(), format!("/{name}")].iter().any(|n| match (start, end) {
+        (true, true) => n == p,
+        (true, false) => n.starts_with(p),
+        (false, true) => n.ends_with(p),
+        (false, false) => n.contains(p),
+    })
+}
+
 pub async fn list(
     State(d): State<Arc<Daemon>>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Vec<Summary>>, ApiError> {
-    let f = filters(q.as_deref(), &FILTERS)?;
+    let f = list_filters(q.as_deref())?;
     let all = flag(q.as_deref(), "all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let limit = match query_value(q.as_deref(), "limit").as_deref() {
         None | Some("") | Some("-1") | Some("0") => usize::MAX,
@@ -289,5 +322,13 @@ mod tests {
         assert_eq!(top.titles, ["USER", "PID", "%CPU", "COMMAND"]);
         assert_eq!(top.processes, [["root", "7", "0.0", "sleep 600"]]);
         assert!(parse_ps("USER COMMAND\n", &[7]).is_err());
+    }
+
+    #[test]
+    fn names_match_as_substrings_that_anchors_pin() {
+        assert!(name_matches("eb", "web") && name_matches("/web", "web") && name_matches("web", "web"));
+        assert!(name_matches("^web$", "web") && name_matches("^/web$", "web") && name_matches("^we", "web"));
+        assert!(name_matches("eb$", "web"));
+        assert!(!name_matches("^eb", "web") && !name_matches("^web$", "webs") && !name_matches("x", "web"));
     }
 }

@@ -9,7 +9,7 @@
 //! versions outside the range as Docker does, and every Docker path is routed
 //! unprefixed.
 
-mod containers;
+pub(super) mod containers;
 mod convert;
 mod events;
 mod logs;
