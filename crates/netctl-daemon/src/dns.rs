@@ -300,6 +300,10 @@ impl Daemon {
         view.internal_only = internal && !view.networks.is_empty();
         view.upstreams = c.dns.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
         view.links = self.link_names(registry, c);
+        // Docker forwards single labels unless the container set ndots itself: its
+        // stub then tries the search domains first, and the bare name is not sent.
+        view.forward_single_label =
+            self.config.dns.forward_single_label && !c.dns.options.iter().any(|o| o.starts_with("ndots:"));
         (addresses, view)
     }
 
