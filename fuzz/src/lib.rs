@@ -9,8 +9,9 @@ use hickory_proto::op::Message;
 use netctl_dns::zone::{EndpointNames, View, Zone, ZoneBuilder};
 
 /// The askers: on `net`; on `net` and `other`; on the internal `priv` only; on
-/// `net` with a link alias; and one the zone does not know.
-pub const ASKERS: [&str; 5] = ["plain", "both", "internal", "linker", "stranger"];
+/// `net` with a link alias; one the zone does not know; and one on `net` whose
+/// single labels no container holds go upstream (`dns.forward_single_label`).
+pub const ASKERS: [&str; 6] = ["plain", "both", "internal", "linker", "stranger", "lan"];
 
 /// The subnets of the zone's networks, as the daemon gives them.
 pub const SUBNETS: [(&str, u8); 4] = [("10.0.0.0", 24), ("10.1.0.0", 24), ("fd00:1::", 64), ("10.2.0.0", 24)];
@@ -61,6 +62,7 @@ fn build() -> Zone {
     b.add_view("internal", View { internal_only: true, ..view(&["n-priv"]) });
     let links = [("cache".to_string(), vec![ip("10.0.0.2")])].into_iter().collect();
     b.add_view("linker", View { links, ..view(&["n-net"]) });
+    b.add_view("lan", View { forward_single_label: true, ..view(&["n-net"]) });
     b.build()
 }
 
@@ -102,13 +104,19 @@ fn held_on(host: &str, net: &str) -> bool {
 }
 
 /// A question the general path wants to forward must not give away anything of
-/// ours: no single label, no internal-only asker, no `<container>.<network>` of
-/// ours, no reverse name of an address of ours.
+/// ours: no single label (but those no container holds, for `lan`), no
+/// internal-only asker, no `<container>.<network>` of ours, no reverse name of an
+/// address of ours.
 pub fn check_forwardable(asker: &str, req: &Message) {
     assert!(asker != "internal" && asker != "stranger", "{asker} may not forward");
     let q = &req.queries[0];
     let name = q.name().to_ascii().trim_end_matches('.').to_ascii_lowercase();
-    assert!(name.contains('.'), "a single label is forwarded: {name:?}");
+    if asker == "lan" {
+        let held = ["net", "other", "priv"].iter().any(|net| held_on(&name, net));
+        assert!(name.contains('.') || !held, "a container's name is forwarded: {name:?}");
+    } else {
+        assert!(name.contains('.'), "a single label is forwarded: {name:?}");
+    }
     if let Some((host, net)) = name.split_once('.') {
         assert!(!held_on(host, net), "a container's name.network is forwarded: {name:?}");
     }

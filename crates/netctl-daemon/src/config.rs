@@ -37,11 +37,14 @@ pub struct DnsConfig {
     pub upstream: Vec<std::net::SocketAddr>,
     /// TTL of the records of containers' names.
     pub ttl: u32,
+    /// Single-label names that are no container's go to the upstream servers, as
+    /// Docker sends them (LAN names such as `nas`); false: NXDOMAIN at once.
+    pub forward_single_label: bool,
 }
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        Self { upstream: Vec::new(), ttl: 600 }
+        Self { upstream: Vec::new(), ttl: 600, forward_single_label: true }
     }
 }
 
@@ -155,6 +158,7 @@ mod tests {
         assert_eq!(parsed.network.default_address_pools, default.network.default_address_pools);
         assert_eq!(parsed.dns.upstream, default.dns.upstream);
         assert_eq!(parsed.dns.ttl, default.dns.ttl);
+        assert_eq!(parsed.dns.forward_single_label, default.dns.forward_single_label);
     }
 
     #[test]
@@ -173,6 +177,14 @@ mod tests {
         assert_eq!(c.dns.upstream[0].to_string(), "10.0.0.2:53");
         assert_eq!(c.dns.upstream[1].to_string(), "10.0.0.3:5353");
         assert!(toml::from_str::<Config>("[dns]\nupstream = [\"nope\"]\n").is_err());
+    }
+
+    #[test]
+    fn single_labels_are_forwarded_unless_turned_off() {
+        assert!(Config::default().dns.forward_single_label);
+        let c: Config = toml::from_str("[dns]\nforward_single_label = false\n").unwrap();
+        assert!(!c.dns.forward_single_label);
+        assert!(toml::from_str::<Config>("[dns]\nforward_single_label = \"no\"\n").is_err());
     }
 
     #[test]

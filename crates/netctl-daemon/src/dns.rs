@@ -14,7 +14,7 @@ use netctl_kernel::dns_redirect::{
     ensure_dns_redirect, install_dns_redirect, remove_dns_redirect, RESOLVER_IP,
 };
 use netctl_kernel::netns::{open_netns, run_in_netns};
-use netctl_model::container::Container;
+use netctl_model::container::{Container, NetworkMode};
 use netctl_model::Network;
 use tokio::task::JoinHandle;
 
@@ -300,6 +300,10 @@ impl Daemon {
         view.internal_only = internal && !view.networks.is_empty();
         view.upstreams = c.dns.servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
         view.links = self.link_names(registry, c);
+        // Docker forwards single labels unless the container set ndots itself: its
+        // stub then tries the search domains first, and the bare name is not sent.
+        view.forward_single_label =
+            self.config.dns.forward_single_label && !c.dns.options.iter().any(|o| o.starts_with("ndots:"));
         (addresses, view)
     }
 
@@ -413,8 +417,14 @@ impl Daemon {
     /// as Docker writes it), else the host's file without loopback servers.
     /// `--dns`, `--dns-search` and `--dns-option` replace the host's servers,
     /// search line and options, as in Docker.
+    /// With `--net host`, the host's own file (loopback servers too: it is the
+    /// host's namespace), with those flags applied if given, as Docker does.
     pub(crate) fn resolv_conf_for(&self, registry: &Registry, c: &Container) -> String {
         let resolver = Self::uses_resolver(registry, c);
+        let host_net = c.network_mode == NetworkMode::Host;
+        if host_net && c.dns == Default::default() {
+            return std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        }
         if !resolver && c.dns == Default::default() {
             return crate::sandbox_files::host_resolv_conf();
         }
@@ -430,7 +440,7 @@ impl Daemon {
         } else {
             crate::sandbox_files::nameservers(&host)
                 .iter()
-                .filter(|ip| !ip.is_loopback())
+                .filter(|ip| host_net || !ip.is_loopback())
                 .map(|ip| ip.to_string())
                 .collect()
         };

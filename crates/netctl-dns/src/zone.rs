@@ -6,7 +6,6 @@ use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::{Name, RecordType};
-use rand::seq::SliceRandom;
 use smallvec::SmallVec;
 
 /// A network's place in `Zone::nets`: views hold these instead of ids, so a lookup
@@ -54,6 +53,9 @@ pub struct View {
     /// `--link NAME:ALIAS` on a user-defined network: lowercase alias → the linked
     /// container's addresses. Seen by this container only, as Docker's link aliases.
     pub links: LinkNames,
+    /// A single-label name that no container holds goes to the upstream servers
+    /// (as in Docker, so that LAN names such as `nas` resolve); false: NXDOMAIN here.
+    pub forward_single_label: bool,
 }
 
 /// A view with its networks resolved to slots; looked up once per batch of
@@ -333,21 +335,29 @@ impl Zone {
             RecordType::AAAA => ip.is_ipv6(),
             _ => false,
         });
-        all.shuffle(&mut rand::rng());
+        if all.len() > 1 {
+            shuffle(&mut all);
+        }
         Answer::Addrs(all)
     }
 
     fn not_found(&self, view: &View, name: &[u8]) -> Answer {
         if view.internal_only {
             Answer::Refused
-        } else if !name.contains(&b'.') || self.is_other_networks_name(name) {
-            // A single label can only be a container's name, and `name.network` of
-            // a network the asker is not on is a container it may not see: asking
-            // the Internet for either would leak it and wait for nothing.
+        } else if self.is_unforwarded_single_label(view, name) || self.is_other_networks_name(name) {
+            // `name.network` of a network the asker is not on is a container it may
+            // not see: asking the Internet would leak it and wait for nothing.
             Answer::NxDomain
         } else {
             Answer::Forward
         }
+    }
+
+    /// A single label that stays here: all of them unless the view forwards them
+    /// (as Docker does), and always a name some container holds on a network the
+    /// asker is not on (Docker would ask upstream; that would leak the name).
+    fn is_unforwarded_single_label(&self, view: &View, name: &[u8]) -> bool {
+        !name.contains(&b'.') && (!view.forward_single_label || self.names.contains_key(name))
     }
 
     /// `host.network` where `host` is held on the netctl network `network` (the
@@ -372,6 +382,18 @@ impl Zone {
 
 mod fast;
 pub use fast::Local;
+
+/// Fisher–Yates with the thread's own generator (fastrand's wyrand: a few
+/// nanoseconds, no lock), as Docker shuffles several holders of one name; every
+/// order is equally likely, not only the rotations. Out of line: one holder is the
+/// common case and never gets here.
+#[cold]
+#[inline(never)]
+fn shuffle(addrs: &mut [IpAddr]) {
+    for i in (1..addrs.len()).rev() {
+        addrs.swap(i, fastrand::usize(..=i));
+    }
+}
 
 fn in_subnet(ip: IpAddr, (net, prefix): (IpAddr, u8)) -> bool {
     ipnetwork::IpNetwork::new(net, prefix).is_ok_and(|n| n.contains(ip))
@@ -540,21 +562,85 @@ mod tests {
         assert_eq!(z.lookup("ci", "redis", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
     }
 
+    /// Docker shuffles several holders of one name: every order comes up, on both
+    /// paths, not only the three rotations of one order.
     #[test]
-    fn round_robin_over_holders_of_one_alias() {
+    fn holders_of_one_alias_are_shuffled_not_rotated() {
         let web = ["web".to_string()];
         let z = crate::test_support::one_network_zone(&[
             ("w0", &web, ip("10.0.0.2")),
             ("w1", &web, ip("10.0.0.3")),
             ("w2", &web, ip("10.0.0.4")),
         ]);
-        let mut firsts = std::collections::HashSet::new();
-        for _ in 0..200 {
+        let mut general = std::collections::HashMap::new();
+        let mut fast = std::collections::HashMap::new();
+        for _ in 0..600 {
             let Answer::Addrs(a) = z.lookup("c", "web", RecordType::A) else { panic!() };
             assert_eq!(a.len(), 3);
-            firsts.insert(a[0]);
+            *general.entry(a).or_insert(0) += 1;
+            let mut out = [ip("0.0.0.0"); 4];
+            assert_eq!(z.lookup_fast(z.placed_view("c"), b"web", false, &mut out), Some(Local::Found(3)));
+            *fast.entry(out[..3].to_vec()).or_insert(0) += 1;
         }
-        assert_eq!(firsts.len(), 3, "each holder comes first sometimes");
+        for (path, orders) in [("general", &general), ("fast", &fast)] {
+            // 100 of each expected; a rotation would show 3 orders of 200.
+            assert_eq!(orders.len(), 6, "{path}: {orders:?}");
+            assert!(orders.values().all(|n| *n >= 50), "{path}: {orders:?}");
+            for order in orders.keys() {
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert_eq!(sorted, [ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.0.4")]);
+            }
+        }
+    }
+
+    /// One holder: its address, and no random number drawn for it (the fast path's
+    /// common question stays as cheap as it was).
+    #[test]
+    fn one_holder_is_answered_as_before_without_drawing() {
+        let z = crate::test_support::one_network_zone(&[("solo", &[], ip("10.0.0.2"))]);
+        fastrand::seed(7);
+        let mut out = [ip("0.0.0.0"); 4];
+        for _ in 0..10 {
+            assert_eq!(z.lookup_fast(z.placed_view("c"), b"solo", false, &mut out), Some(Local::Found(1)));
+            assert_eq!(out[0], ip("10.0.0.2"));
+            assert_eq!(z.lookup("c", "solo", RecordType::A), Answer::Addrs(vec![ip("10.0.0.2")]));
+        }
+        let drawn = fastrand::u64(..);
+        fastrand::seed(7);
+        assert_eq!(drawn, fastrand::u64(..), "a single holder drew from the generator");
+    }
+
+    /// Single labels no container holds go upstream where the view says so (the
+    /// daemon's `dns.forward_single_label`, as Docker does), else NXDOMAIN here; a
+    /// name held on a network the asker is not on never leaves, either way.
+    #[test]
+    fn single_labels_forwarded_when_the_view_says_so() {
+        let mut z = zone();
+        z.set_container(
+            "fw",
+            &[],
+            Some(View { networks: vec!["na".into()], forward_single_label: true, ..Default::default() }),
+        );
+        let fwi = View {
+            networks: vec!["na".into()],
+            forward_single_label: true,
+            internal_only: true,
+            ..Default::default()
+        };
+        z.set_container("fwi", &[], Some(fwi));
+        let mut out = [ip("0.0.0.0"); 4];
+        assert_eq!(z.lookup("fw", "nas", RecordType::A), Answer::Forward);
+        assert_eq!(z.lookup("fw", "NAS.", RecordType::AAAA), Answer::Forward);
+        assert_eq!(z.lookup_fast(z.placed_view("fw"), b"nas", false, &mut out), None, "to the general path");
+        assert_eq!(z.lookup("ca", "nas", RecordType::A), Answer::NxDomain);
+        assert_eq!(z.lookup_fast(z.placed_view("ca"), b"nas", false, &mut out), Some(Local::NxDomain));
+        // `other` is on net-b only: not seen from net-a, and not asked of anyone.
+        assert_eq!(z.lookup("fw", "other", RecordType::A), Answer::NxDomain);
+        assert_eq!(z.lookup("fw", "db", RecordType::A), Answer::NxDomain);
+        assert_eq!(z.lookup_fast(z.placed_view("fw"), b"db", false, &mut out), Some(Local::NxDomain));
+        assert_eq!(z.lookup("fw", "redis", RecordType::A), Answer::Addrs(vec![ip("172.18.0.2")]));
+        assert_eq!(z.lookup("fwi", "nas", RecordType::A), Answer::Refused, "internal: nothing leaves");
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub enum Local {
 
 impl Zone {
     /// `lookup` for an already lowercased name without the trailing dot, writing
-    /// the addresses of one family into `out` (rotated by a random offset: round
-    /// robin) without allocating. None when the general path must answer (the
+    /// the addresses of one family into `out` (in a random order when there are
+    /// several, as Docker shuffles them) without allocating. None when the general path must answer (the
     /// name is to be forwarded, or there are more holders than `out` holds).
     pub fn lookup_fast(
         &self,
@@ -44,7 +44,7 @@ impl Zone {
         }
         if found {
             if n > 1 {
-                rotate_randomly(&mut out[..n]);
+                super::shuffle(&mut out[..n]);
             }
             return Some(Local::Found(n));
         }
@@ -54,11 +54,4 @@ impl Zone {
             _ => None,
         }
     }
-}
-
-/// Round robin: the holders of a name come first in turn.
-#[cold]
-#[inline(never)]
-fn rotate_randomly(addrs: &mut [IpAddr]) {
-    addrs.rotate_left(rand::random_range(0..addrs.len()));
 }
