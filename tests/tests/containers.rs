@@ -190,7 +190,7 @@ fn addresses_static_ip_mac_and_docker_refusals() {
         .contains("user defined networks only"));
     assert!(sb.netctl("run -d --network-alias x -- sleep 1").fail().stderr.contains("user defined networks"));
     assert!(sb.netctl("run -d --name a1 -- sleep 1").fail().stderr.contains("already in use"));
-    assert!(sb.netctl("run -d --net nope -- sleep 1").fail().stderr.contains("No such network: nope"));
+    assert!(sb.netctl("run -d --net nope -- sleep 1").fail().stderr.contains("network nope not found"));
     // Sequential addresses, no immediate reuse of a released one.
     sb.netctl("run -d --name b1 --net n -- sleep 300").ok();
     assert_eq!(ip_on(&sb, "b1", "n"), "10.7.0.2");
@@ -308,7 +308,7 @@ fn logs_follow_until_exit_and_leftover_veths_are_removed() {
 fn a_reused_address_reaches_peers_that_cached_the_old_mac() {
     let sb = Sandbox::new();
     sb.start_daemon();
-    sb.netctl("network create reuse").ok();
+    sb.netctl("network create --subnet 172.18.0.0/16 reuse").ok();
     sb.netctl("run -d --name peer --net reuse -- sleep 1000").ok();
     sb.netctl("run -d --name svc --net reuse -- sleep 1000").ok();
     let ip = ip_on(&sb, "svc", "reuse");

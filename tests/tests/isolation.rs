@@ -197,7 +197,12 @@ fn what_cannot_work_is_refused_with_a_400_that_says_why() {
         "/v1/networks",
         r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.9.0.0/24","Gateway":"10.8.0.1"}]}}"#,
     );
-    assert!(code == 400 && body.contains("not inside"), "{code} {body}");
+    assert!(
+        code == 400
+            && body
+                .contains("invalid gateway 10.8.0.1: parent subnet 10.9.0.0/24 doesn't contain this address"),
+        "{code} {body}"
+    );
     let err = sb.netctl("network create --subnet 127.0.0.0/8 lo8").fail();
     assert!(err.stderr.contains("loopback"), "{err:?}");
     assert_eq!(sb.link_names(), links_before, "nothing made");
