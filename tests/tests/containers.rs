@@ -169,18 +169,18 @@ fn addresses_static_ip_mac_and_docker_refusals() {
     let sb = Sandbox::new();
     sb.start_daemon();
     sb.netctl("network create --subnet 10.7.0.0/24 n").ok();
-    sb.netctl("run -d --name a --net n --ip 10.7.0.50 --mac-address 02:42:0a:07:00:32 --network-alias alpha -- sleep 300").ok();
-    let a = inspect(&sb, "a");
+    sb.netctl("run -d --name a1 --net n --ip 10.7.0.50 --mac-address 02:42:0a:07:00:32 --network-alias alpha -- sleep 300").ok();
+    let a = inspect(&sb, "a1");
     let ep = &a["NetworkSettings"]["Networks"]["n"];
     assert_eq!(ep["IPAddress"], "10.7.0.50");
     assert_eq!(ep["MacAddress"], "02:42:0a:07:00:32");
     assert_eq!(ep["Aliases"][0], "alpha");
-    let link = sb.sh("ip -n a -j link show eth0").ok().json();
+    let link = sb.sh("ip -n a1 -j link show eth0").ok().json();
     assert_eq!(link[0]["address"], "02:42:0a:07:00:32");
     // IPv4-only network: no IPv6 on the container's interface (lo keeps ::1), so a
     // join does not flood DAD/MLD to every port of the bridge.
-    assert!(!sb.sh("ip -n a -6 addr show dev eth0").ok().stdout.contains("inet6"));
-    assert!(sb.sh("ip -n a -6 addr show dev lo").ok().stdout.contains("::1"));
+    assert!(!sb.sh("ip -n a1 -6 addr show dev eth0").ok().stdout.contains("inet6"));
+    assert!(sb.sh("ip -n a1 -6 addr show dev lo").ok().stdout.contains("::1"));
     assert!(sb.netctl("run -d --net n --ip 10.7.0.50 -- sleep 1").fail().stderr.contains("already in use"));
     assert!(sb.netctl("run -d --net n --ip 10.9.0.5 -- sleep 1").fail().stderr.contains("not in subnet"));
     assert!(sb
@@ -189,14 +189,14 @@ fn addresses_static_ip_mac_and_docker_refusals() {
         .stderr
         .contains("user defined networks only"));
     assert!(sb.netctl("run -d --network-alias x -- sleep 1").fail().stderr.contains("user defined networks"));
-    assert!(sb.netctl("run -d --name a -- sleep 1").fail().stderr.contains("already in use"));
-    assert!(sb.netctl("run -d --net nope -- sleep 1").fail().stderr.contains("No such network: nope"));
+    assert!(sb.netctl("run -d --name a1 -- sleep 1").fail().stderr.contains("already in use"));
+    assert!(sb.netctl("run -d --net nope -- sleep 1").fail().stderr.contains("network nope not found"));
     // Sequential addresses, no immediate reuse of a released one.
-    sb.netctl("run -d --name b --net n -- sleep 300").ok();
-    assert_eq!(ip_on(&sb, "b", "n"), "10.7.0.2");
-    sb.netctl("network disconnect n b").ok();
-    sb.netctl("network connect n b").ok();
-    assert_eq!(ip_on(&sb, "b", "n"), "10.7.0.3");
+    sb.netctl("run -d --name b1 --net n -- sleep 300").ok();
+    assert_eq!(ip_on(&sb, "b1", "n"), "10.7.0.2");
+    sb.netctl("network disconnect n b1").ok();
+    sb.netctl("network connect n b1").ok();
+    assert_eq!(ip_on(&sb, "b1", "n"), "10.7.0.3");
     // Nothing from the refused runs is left.
     assert_eq!(sb.netctl("ps -a -q").ok().stdout.lines().count(), 2);
     assert_eq!(sb.sh("ls /run/netns | wc -l").ok().trimmed(), "2");
@@ -208,10 +208,10 @@ fn internal_networks_get_no_default_route() {
     sb.start_daemon();
     sb.netctl("network create --internal priv").ok();
     sb.netctl("network create pub").ok();
-    sb.netctl("run -d --name c --net priv -- sleep 300").ok();
-    assert!(!sb.sh("ip netns exec c ip route").ok().stdout.contains("default"));
-    sb.netctl("network connect pub c").ok();
-    let route = sb.sh("ip netns exec c ip route").ok().stdout;
+    sb.netctl("run -d --name c1 --net priv -- sleep 300").ok();
+    assert!(!sb.sh("ip netns exec c1 ip route").ok().stdout.contains("default"));
+    sb.netctl("network connect pub c1").ok();
+    let route = sb.sh("ip netns exec c1 ip route").ok().stdout;
     assert!(route.contains("default via 172.19.0.1 dev eth1"), "{route}");
 }
 
@@ -308,7 +308,7 @@ fn logs_follow_until_exit_and_leftover_veths_are_removed() {
 fn a_reused_address_reaches_peers_that_cached_the_old_mac() {
     let sb = Sandbox::new();
     sb.start_daemon();
-    sb.netctl("network create reuse").ok();
+    sb.netctl("network create --subnet 172.18.0.0/16 reuse").ok();
     sb.netctl("run -d --name peer --net reuse -- sleep 1000").ok();
     sb.netctl("run -d --name svc --net reuse -- sleep 1000").ok();
     let ip = ip_on(&sb, "svc", "reuse");

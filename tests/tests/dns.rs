@@ -148,16 +148,16 @@ fn forwarding_caching_dead_upstream_and_internal_networks() {
     sb.start_daemon();
     sb.netctl("network create n").ok();
     sb.netctl("network create --internal priv").ok();
-    sb.netctl("run -d --name c --net n -- sleep 600").ok();
-    let resolv = sb.netctl("exec c -- cat /etc/resolv.conf").ok().stdout;
+    sb.netctl("run -d --name c1 --net n -- sleep 600").ok();
+    let resolv = sb.netctl("exec c1 -- cat /etc/resolv.conf").ok().stdout;
     assert!(resolv.contains("10.250.0.2"), "upstreams named in a comment: {resolv}");
-    assert_eq!(sb.netctl("exec c -- dig +short +time=5 one.example.test").ok().trimmed(), "10.9.9.9");
+    assert_eq!(sb.netctl("exec c1 -- dig +short +time=5 one.example.test").ok().trimmed(), "10.9.9.9");
     let t = Instant::now();
-    assert_eq!(sb.netctl("exec c -- dig +short +time=5 two.example.test").ok().trimmed(), "10.9.9.9");
+    assert_eq!(sb.netctl("exec c1 -- dig +short +time=5 two.example.test").ok().trimmed(), "10.9.9.9");
     assert!(t.elapsed().as_millis() < 1000, "the dead server is not waited on again: {:?}", t.elapsed());
-    assert_eq!(sb.netctl("exec c -- dig +short one.example.test").ok().trimmed(), "10.9.9.9");
+    assert_eq!(sb.netctl("exec c1 -- dig +short one.example.test").ok().trimmed(), "10.9.9.9");
     assert_eq!(upstream_queries(&sb, "one.example.test"), 1, "the second answer came from the cache");
-    let nx = sb.netctl("exec c -- dig nothing.other.test").ok().stdout;
+    let nx = sb.netctl("exec c1 -- dig nothing.other.test").ok().stdout;
     assert!(
         nx.contains("status: REFUSED") || nx.contains("status: NXDOMAIN"),
         "the upstream's rcode passes through: {nx}"
@@ -211,14 +211,14 @@ fn dns_flags_of_run_override_as_in_docker() {
     sb.start_daemon();
     sb.netctl("network create n").ok();
     sb.netctl(
-        "run -d --name c --net n --dns 10.250.0.2 --dns-search corp.test --dns-option ndots:2 -- sleep 600",
+        "run -d --name c1 --net n --dns 10.250.0.2 --dns-search corp.test --dns-option ndots:2 -- sleep 600",
     )
     .ok();
-    let resolv = sb.netctl("exec c -- cat /etc/resolv.conf").ok().stdout;
+    let resolv = sb.netctl("exec c1 -- cat /etc/resolv.conf").ok().stdout;
     assert!(resolv.contains("nameserver 127.0.0.11\n"), "{resolv}");
     assert!(resolv.contains("search corp.test\n") && resolv.contains("options ndots:2\n"), "{resolv}");
     assert!(!resolv.contains("ndots:0") && resolv.contains("ExtServers: [10.250.0.2]"), "{resolv}");
-    assert_eq!(sb.netctl("exec c -- dig +short +time=5 x.example.test").ok().trimmed(), "10.9.9.9");
+    assert_eq!(sb.netctl("exec c1 -- dig +short +time=5 x.example.test").ok().trimmed(), "10.9.9.9");
     // On the default network, --dns is written as the nameserver itself.
     let plain = sb.netctl("run --rm --dns 10.250.0.2 -- cat /etc/resolv.conf").ok().stdout;
     assert!(plain.contains("nameserver 10.250.0.2\n") && !plain.contains("127.0.0.11"), "{plain}");
@@ -233,14 +233,14 @@ fn idle_tcp_connections_never_shut_out_the_next_query() {
     let sb = Sandbox::new();
     sb.start_daemon();
     sb.netctl("network create n").ok();
-    sb.netctl("run -d --name c --net n -- sleep 600").ok();
+    sb.netctl("run -d --name c1 --net n -- sleep 600").ok();
     sb.sh(r#"cat > /run/hold.py <<'PY'
 import resource, socket, subprocess, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
 held = [socket.create_connection(("127.0.0.11", 53), timeout=10) for _ in range(1000)]
 time.sleep(0.5)
 t = time.time()
-out = subprocess.run(["dig", "+tcp", "+tries=1", "+time=3", "+short", "c"], capture_output=True, text=True)
+out = subprocess.run(["dig", "+tcp", "+tries=1", "+time=3", "+short", "c1"], capture_output=True, text=True)
 print(out.stdout.strip() or out.stderr.strip() or "no answer")
 print(round(time.time() - t, 3), file=sys.stderr)
 # The oldest ones were closed by the resolver (a read sees EOF or a reset).
@@ -254,12 +254,12 @@ for s in held[:10]:
 print("closed", closed)
 PY"#)
         .ok();
-    let out = sb.netctl("exec c -- python3 /run/hold.py").ok();
+    let out = sb.netctl("exec c1 -- python3 /run/hold.py").ok();
     eprintln!("a TCP query with 1000 idle connections held took {} s", out.stderr.trim());
     assert_eq!(out.stdout.lines().next(), Some("172.18.0.2"), "{out:?}");
     assert!(out.stdout.contains("closed 10"), "{out:?}");
     // And the listener is still fine for everyone afterwards.
-    assert_eq!(sb.netctl("exec c -- dig +tcp +short c").ok().trimmed(), "172.18.0.2");
+    assert_eq!(sb.netctl("exec c1 -- dig +tcp +short c1").ok().trimmed(), "172.18.0.2");
 }
 
 /// Issue 12: `upstream = [A, B]` with A answering REFUSED: B is asked, as Docker
@@ -272,8 +272,8 @@ fn a_refusing_upstream_is_passed_over() {
     sb.sh("printf '[dns]\\nupstream = [\"10.250.0.3\", \"10.250.0.2\"]\\n' > /etc/netctl/netctl.toml").ok();
     sb.start_daemon();
     sb.netctl("network create n").ok();
-    sb.netctl("run -d --name c --net n -- sleep 600").ok();
-    let out = sb.netctl("exec c -- dig +tries=1 +time=5 x.example.test").ok().stdout;
+    sb.netctl("run -d --name c1 --net n -- sleep 600").ok();
+    let out = sb.netctl("exec c1 -- dig +tries=1 +time=5 x.example.test").ok().stdout;
     assert!(out.contains("status: NOERROR") && out.contains("10.9.9.9"), "{out}");
     let refusing = sb.sh("grep -c 'query\\[A\\] x.example.test' /run/dnsmasq-10.250.0.3.log").ok();
     assert_eq!(refusing.trimmed(), "1", "A was asked first");
@@ -285,11 +285,11 @@ fn other_opcodes_notimp_and_responses_dropped() {
     let sb = Sandbox::new();
     sb.start_daemon();
     sb.netctl("network create n").ok();
-    sb.netctl("run -d --name c --net n -- sleep 600").ok();
+    sb.netctl("run -d --name c1 --net n -- sleep 600").ok();
     for opcode in ["status", "update", "15"] {
         for tcp in ["", "+tcp"] {
             let out =
-                sb.netctl(&format!("exec c -- dig +tries=1 +time=2 {tcp} +opcode={opcode} c")).ok().stdout;
+                sb.netctl(&format!("exec c1 -- dig +tries=1 +time=2 {tcp} +opcode={opcode} c1")).ok().stdout;
             assert!(out.contains("status: NOTIMP") && out.contains("ANSWER: 0"), "{opcode} {tcp}: {out}");
         }
     }
@@ -309,7 +309,7 @@ s.sendto(q[:2] + b"\x01\x00" + q[4:], ("127.0.0.11", 53))
 print("query answered", len(s.recv(1500)) > 12)
 PY"#)
         .ok();
-    let out = sb.netctl("exec c -- python3 /run/qr.py").ok();
+    let out = sb.netctl("exec c1 -- python3 /run/qr.py").ok();
     assert_eq!(out.trimmed(), "no reply\nquery answered True", "{out:?}");
 }
 
@@ -376,13 +376,13 @@ fn forwarded_answers_too_big_for_udp_come_whole() {
     sb.sh("printf '[dns]\\nupstream = [\"10.250.0.2\"]\\n' > /etc/netctl/netctl.toml").ok();
     sb.start_daemon();
     sb.netctl("network create n").ok();
-    sb.netctl("run -d --name c --net n -- sleep 600").ok();
+    sb.netctl("run -d --name c1 --net n -- sleep 600").ok();
     let whole =
         |out: &str| out.contains("ANSWER: 1,") && (0..8).all(|i| out.contains(&format!("\"{i:03}xxx")));
-    let tcp = sb.netctl("exec c -- dig +tries=1 +time=5 +tcp +noedns TXT big.example.test").ok().stdout;
+    let tcp = sb.netctl("exec c1 -- dig +tries=1 +time=5 +tcp +noedns TXT big.example.test").ok().stdout;
     assert!(whole(&tcp) && !tcp.contains(" tc "), "over TCP: {tcp}");
     // Over UDP with room for it (the upstream truncates at 1232 bytes).
-    let udp = sb.netctl("exec c -- dig +tries=1 +time=5 +bufsize=4096 TXT big.example.test").ok().stdout;
+    let udp = sb.netctl("exec c1 -- dig +tries=1 +time=5 +bufsize=4096 TXT big.example.test").ok().stdout;
     assert!(whole(&udp) && !udp.contains(" tc "), "over UDP: {udp}");
 }
 

@@ -120,7 +120,8 @@ fn published_ports_answer_on_ipv6_and_a_reused_address_is_reached_at_once() {
     let sb = Sandbox::new();
     sb.start_daemon();
     add_outside_v6(&sb);
-    sb.netctl("network create --ipv6 web").ok();
+    // A subnet of the user's: Docker takes --ip6 (below) on no other.
+    sb.netctl("network create --ipv6 --subnet fd00:81::/64 web").ok();
     sb.netctl("run -d --name srv --net web -p 8081:8080 -- python3 -m http.server 8080 --bind ::").ok();
     // On [::1] (the relay) and on the host's IPv6 address from outside (DNAT).
     let local = sb.curl("", "-6 -o /dev/null -w '%{http_code}' http://[::1]:8081/");

@@ -58,16 +58,16 @@ fn errors_leave_nothing_behind() {
     sb.start_daemon();
     sb.netctl("run --name stopped -- true").ok();
     let before = sb.link_names();
-    let missing = sb.netctl("run --rm --name x --link nothing:db -- true").fail();
+    let missing = sb.netctl("run --rm --name x1 --link nothing:db -- true").fail();
     assert!(missing.stderr.contains("could not get container for nothing"), "{missing:?}");
-    let stopped = sb.netctl("run --rm --name x --link stopped:db -- true").fail();
+    let stopped = sb.netctl("run --rm --name x1 --link stopped:db -- true").fail();
     assert!(
-        stopped.stderr.contains("Cannot link to a non running container: /stopped AS /x/db"),
+        stopped.stderr.contains("Cannot link to a non running container: /stopped AS /x1/db"),
         "{stopped:?}"
     );
     let bad = sb.netctl("run --rm --link a:b:c -- true").fail();
     assert!(bad.stderr.contains("--link NAME[:ALIAS]"), "{bad:?}");
-    assert!(sb.netctl("inspect x").code != 0);
+    assert!(sb.netctl("inspect x1").code != 0);
     assert_eq!(sb.link_names(), before);
 }
 

@@ -488,6 +488,9 @@ pub struct RunArgs {
     /// network ALIAS resolves for this container (repeatable)
     #[arg(long, value_name = "NAME[:ALIAS]")]
     pub link: Vec<String>,
+    /// Set a label, KEY[=VALUE] (repeatable)
+    #[arg(short = 'l', long, value_name = "KEY[=VALUE]")]
+    pub label: Vec<String>,
     /// Declare a port the command listens on, PORT[/tcp|/udp] or a range, for links and -P (repeatable)
     #[arg(long, value_name = "PORT[/PROTO]")]
     pub expose: Vec<String>,

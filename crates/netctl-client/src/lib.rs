@@ -124,7 +124,9 @@ impl Client {
 
 /// A path segment with reserved characters escaped.
 pub fn seg(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    // Form encoding writes a space as '+', which a path keeps as a '+'; a '+' of
+    // the name itself is %2B already.
+    form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
 pub fn is_not_found(err: &anyhow::Error) -> bool {

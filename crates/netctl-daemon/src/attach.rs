@@ -161,6 +161,7 @@ impl Daemon {
             exposed,
             ports,
             links: Vec::new(),
+            labels: Default::default(),
             generation: 0,
         };
         // Every address is reserved and every name in the record before the intent.

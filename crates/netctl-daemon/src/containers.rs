@@ -12,7 +12,7 @@ use netctl_model::container::{
     container_env, parse_mac, validate_hostname, Container, DnsSettings, NetworkMode, Origin, ProcessConfig,
     RunState, Status,
 };
-use netctl_model::name::validate_name;
+use netctl_model::name::validate_container_name;
 use netctl_model::network::DEFAULT_NETWORK;
 use netctl_model::ports::{parse_expose, parse_publish, ContainerPort, PortBinding};
 use netctl_model::{generated_name, id, ModelError, Network};
@@ -93,6 +93,7 @@ impl Daemon {
             exposed,
             ports,
             links: links.links,
+            labels: req.labels.clone(),
             generation: 0,
         };
         if let Some(pin) = &c.netns_path {
@@ -221,7 +222,7 @@ impl Daemon {
         match wanted {
             Some(name) => {
                 let name = name.trim_start_matches('/');
-                validate_name("container", name)?;
+                validate_container_name(name)?;
                 if let Some(other) = registry.container_by_name(name) {
                     return Err(conflict(format!(
                         "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",

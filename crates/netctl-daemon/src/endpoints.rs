@@ -46,14 +46,27 @@ impl JoinRequest {
         Ok(Self { aliases: aliases.to_vec(), ip, ip6: None, mac: None, ifname: None })
     }
 
-    /// The same with `--ip6`.
+    /// The same with `--ip6`: `run` and `network connect`, where Docker's rule
+    /// holds that a fixed address needs a subnet the user configured (an attached
+    /// runtime's own choice, CNI's `ips`, is taken on any subnet).
     pub fn parse_dual(
         aliases: &[String],
         ip: Option<&str>,
         ip6: Option<&str>,
         net: &Network,
     ) -> Result<Self> {
-        Ok(Self { ip6: parse_address(ip6, net, true)?, ..Self::parse(aliases, ip, net)? })
+        let req = Self { ip6: parse_address(ip6, net, true)?, ..Self::parse(aliases, ip, net)? };
+        for (given, v6) in [(req.ip, false), (req.ip6, true)] {
+            let automatic =
+                net.subnets.iter().find(|s| s.subnet.is_ipv6() == v6).is_some_and(|s| s.automatic);
+            if given.is_some() && automatic {
+                return Err(ModelError::invalid(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets",
+                )
+                .into());
+            }
+        }
+        Ok(req)
     }
 }
 
@@ -177,6 +190,8 @@ impl Daemon {
             announce_ipv6: v6_may_be_reused,
             default_route,
             aliases: req.aliases,
+            requested_ipv4: req.ip,
+            requested_ipv6: req.ip6,
         })
     }
 

@@ -31,12 +31,12 @@ impl Daemon {
         if spec.needs_ipv4_subnet() {
             let subnet = self.pick_free_subnet(&registry).await?;
             let valid = ipam::validate_subnet(subnet, None, None)?;
-            spec.subnets.push(SubnetConfig::from(valid));
+            spec.subnets.push(SubnetConfig { automatic: true, ..SubnetConfig::from(valid) });
         }
         if spec.needs_ipv6_subnet() {
             let subnet = self.pick_free_ipv6_subnet(&registry).await?;
             let valid = ipam::validate_subnet(subnet, None, None)?;
-            spec.subnets.push(SubnetConfig::from(valid));
+            spec.subnets.push(SubnetConfig { automatic: true, ..SubnetConfig::from(valid) });
         }
         let net_id = loop {
             let candidate = id::new_id();
@@ -193,9 +193,22 @@ impl Daemon {
         Ok(())
     }
 
+    /// Docker's words and status (403): `error while removing network: network X
+    /// has active endpoints (name:"web" id:"0123456789ab")`, each endpoint by its
+    /// container's name and the endpoint's short id.
     fn check_unused(registry: &Registry, net: &Network) -> Result<()> {
-        if registry.containers_on(&net.id).next().is_some() {
-            return Err(conflict(format!("network {} has active endpoints", net.name)));
+        let endpoints: Vec<String> = registry
+            .containers_on(&net.id)
+            .filter_map(|c| {
+                c.endpoint_on(&net.id).map(|ep| format!("name:{:?} id:{:?}", c.name, id::short_id(&ep.id)))
+            })
+            .collect();
+        if !endpoints.is_empty() {
+            return Err(DaemonError::Forbidden(format!(
+                "error while removing network: network {} has active endpoints ({})",
+                net.name,
+                endpoints.join(", ")
+            )));
         }
         Ok(())
     }

@@ -115,7 +115,12 @@ fn find<'a, T>(
             return Err(ModelError::not_found(format!("{kind} {key} is ambiguous ({} matches)", rest + 1)));
         }
     }
-    Err(ModelError::not_found(format!("No such {kind}: {key}")))
+    // Docker's daemon words: "No such container: x", "network x not found".
+    Err(ModelError::not_found(if kind == "network" {
+        format!("network {key} not found")
+    } else {
+        format!("No such {kind}: {key}")
+    }))
 }
 
 #[cfg(test)]
@@ -142,7 +147,7 @@ mod tests {
         assert_eq!(r.find_network("abc1").unwrap().name, "abc1");
         let err = r.find_network("abc").unwrap_err().to_string();
         assert!(err.contains("ambiguous"), "{err}");
-        assert_eq!(r.find_network("nope").unwrap_err().to_string(), "No such network: nope");
+        assert_eq!(r.find_network("nope").unwrap_err().to_string(), "network nope not found");
         assert!(r.find_network("0").is_err());
     }
 }

@@ -202,6 +202,7 @@ mod tests {
             gateway: "172.18.0.1".parse().unwrap(),
             ip_range: None,
             aux_addresses: Default::default(),
+            automatic: false,
         });
         spec.into_network(netctl_model::id::new_id(), Utc::now(), 1500)
     }

@@ -7,7 +7,7 @@ use netctl_model::api_containers::{
     ContainerConfigInspect, ContainerInspect, ContainerStateInspect, Empty, EndpointSettings,
     HostConfigInspect, HostPortInspect, NetworkSettingsInspect, PortMap,
 };
-use netctl_model::container::{Container, NetworkMode, Origin};
+use netctl_model::container::{Container, Endpoint, NetworkMode, Origin};
 
 use crate::daemon::Daemon;
 use crate::registry::Registry;
@@ -23,24 +23,8 @@ impl Daemon {
             .endpoints
             .iter()
             .map(|ep| {
-                let name = registry
-                    .network(&ep.network_id)
-                    .map(|n| n.name.clone())
-                    .unwrap_or_else(|| ep.network_id.clone());
-                let settings = EndpointSettings {
-                    network_id: ep.network_id.clone(),
-                    endpoint_id: ep.id.clone(),
-                    ip_address: ep.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
-                    ip_prefix_len: ep.ipv4.map(|a| a.prefix()).unwrap_or(0),
-                    gateway: ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
-                    ipv6_gateway: ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-                    global_ipv6_address: ep.ipv6.map(|a| a.ip().to_string()).unwrap_or_default(),
-                    global_ipv6_prefix_len: ep.ipv6.map(|a| a.prefix()).unwrap_or(0),
-                    mac_address: ep.mac.clone(),
-                    aliases: ep.aliases.clone(),
-                    interface: ep.ifname.clone(),
-                };
-                (name, settings)
+                let (name, settings) = endpoint_settings(registry, c, ep);
+                (name, EndpointSettings { docker: settings, interface: ep.ifname.clone() })
             })
             .collect();
         ContainerInspect {
@@ -65,6 +49,7 @@ impl Daemon {
                 tty: c.process.tty,
                 open_stdin: c.process.interactive,
                 exposed_ports: c.exposed.iter().map(|p| (p.to_string(), Empty {})).collect(),
+                labels: c.labels.clone(),
             },
             host_config: HostConfigInspect {
                 network_mode: match c.network_mode {
@@ -82,15 +67,7 @@ impl Daemon {
                 dns_search: c.dns.search.clone(),
                 dns_options: c.dns.options.clone(),
                 port_bindings: port_map(c),
-                links: c
-                    .links
-                    .iter()
-                    .map(|l| {
-                        // The linked container's name now, as Docker's inspect has it after a rename.
-                        let child = registry.container(&l.container_id).map_or(&l.name, |ch| &ch.name);
-                        format!("/{child}:/{}/{}", c.name, l.alias)
-                    })
-                    .collect(),
+                links: legacy_links(registry, c),
             },
             resolv_conf_path: path_or_empty(files.resolv_conf()),
             hostname_path: path_or_empty(files.hostname()),
@@ -100,11 +77,12 @@ impl Daemon {
             } else {
                 String::new()
             },
-            network_settings: NetworkSettingsInspect {
-                sandbox_key: c.netns_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            network_settings: NetworkSettingsInspect::of(
+                c,
                 networks,
-                ports: port_map(c),
-            },
+                default_bridge(registry, c),
+                port_map(c),
+            ),
             origin: match c.origin {
                 Origin::Netctl => "netctl".into(),
                 Origin::Attached { .. } => "attached".into(),
@@ -120,6 +98,56 @@ impl Daemon {
             },
         }
     }
+}
+
+/// The container's endpoint on the default `bridge` network.
+pub fn default_bridge<'a>(registry: &Registry, c: &'a Container) -> Option<&'a Endpoint> {
+    c.endpoints.iter().find(|ep| registry.network(&ep.network_id).is_some_and(|n| n.builtin))
+}
+
+/// Whether the container's first network, the one `run --net` named, is the
+/// default bridge: its `--link`s are then Docker's legacy links.
+fn links_are_legacy(registry: &Registry, c: &Container) -> bool {
+    c.endpoints.first().and_then(|ep| registry.network(&ep.network_id)).is_none_or(|n| n.builtin)
+}
+
+/// `HostConfig.Links`: `/redis-server:/web/redis` for each legacy link, as
+/// Docker lists them; null on a user-defined network (the links are then in
+/// that network's `EndpointSettings.Links`).
+pub fn legacy_links(registry: &Registry, c: &Container) -> Option<Vec<String>> {
+    (links_are_legacy(registry, c) && !c.links.is_empty()).then(|| {
+        c.links
+            .iter()
+            .map(|l| {
+                // The linked container's name now, as Docker's inspect has it after a rename.
+                let child = registry.container(&l.container_id).map_or(&l.name, |ch| &ch.name);
+                format!("/{child}:/{}/{}", c.name, l.alias)
+            })
+            .collect()
+    })
+}
+
+/// One endpoint under its network's name, in Docker's shape: the one conversion
+/// behind `netctl inspect`, the Engine API's inspect and its container list.
+pub fn endpoint_settings(
+    registry: &Registry,
+    c: &Container,
+    ep: &Endpoint,
+) -> (String, netctl_model::docker::network::EndpointSettings) {
+    let net = registry.network(&ep.network_id);
+    let name = net.map(|n| n.name.clone()).unwrap_or_else(|| ep.network_id.clone());
+    let first = c.endpoints.first().is_some_and(|f| f.id == ep.id);
+    if c.links.iter().any(|l| registry.container(&l.container_id).is_some_and(|ch| ch.name != l.name)) {
+        // A linked container renamed since: its name now, as in HostConfig.Links.
+        let mut current = c.clone();
+        for l in &mut current.links {
+            if let Some(ch) = registry.container(&l.container_id) {
+                l.name = ch.name.clone();
+            }
+        }
+        return (name, netctl_model::docker::network::EndpointSettings::of(&current, ep, net, first));
+    }
+    (name, netctl_model::docker::network::EndpointSettings::of(c, ep, net, first))
 }
 
 /// Every exposed port, with its host sides if published.

@@ -140,6 +140,7 @@ mod tests {
             gateway: gw.parse().unwrap(),
             ip_range: range.map(|r| r.parse().unwrap()),
             aux_addresses: Default::default(),
+            automatic: false,
         }
     }
 

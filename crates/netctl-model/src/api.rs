@@ -80,6 +80,11 @@ pub struct NetworkInspect {
     pub internal: bool,
     pub attachable: bool,
     pub ingress: bool,
+    /// Always empty and false: netctl has no config-only networks.
+    #[serde(default)]
+    pub config_from: crate::docker::network::ConfigReference,
+    #[serde(default)]
+    pub config_only: bool,
     pub containers: BTreeMap<String, EndpointInspect>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,

@@ -64,6 +64,9 @@ pub struct ContainerCreateRequest {
     /// `--link NAME[:ALIAS]`.
     #[serde(default)]
     pub links: Vec<String>,
+    /// `--label KEY[=VALUE]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +300,8 @@ pub struct ContainerConfigInspect {
     /// `"6379/tcp": {}` for each exposed port, as Docker shows them.
     #[serde(default)]
     pub exposed_ports: BTreeMap<String, Empty>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,41 +329,22 @@ pub struct HostConfigInspect {
     pub dns_options: Vec<String>,
     #[serde(default)]
     pub port_bindings: PortMap,
-    /// `/redis-server:/web/redis`, as Docker lists links.
+    /// `/redis-server:/web/redis`, as Docker lists legacy links (those of a
+    /// container on the default bridge; on a user-defined network they are in
+    /// its endpoint's `Links`); null without.
     #[serde(default)]
-    pub links: Vec<String>,
+    pub links: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NetworkSettingsInspect {
-    /// The network namespace file; empty in host mode.
-    pub sandbox_key: String,
-    pub networks: BTreeMap<String, EndpointSettings>,
-    #[serde(default)]
-    pub ports: PortMap,
-}
+/// Docker's `NetworkSettings`, each network's entry with the interface's name.
+pub type NetworkSettingsInspect = crate::docker::container::NetworkSettings<EndpointSettings>;
 
+/// Docker's `EndpointSettings` (its keys in its order), then netctl's `Interface`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct EndpointSettings {
-    #[serde(rename = "NetworkID")]
-    pub network_id: String,
-    #[serde(rename = "EndpointID")]
-    pub endpoint_id: String,
-    #[serde(rename = "IPAddress")]
-    pub ip_address: String,
-    #[serde(rename = "IPPrefixLen")]
-    pub ip_prefix_len: u8,
-    pub gateway: String,
-    #[serde(rename = "IPv6Gateway", default)]
-    pub ipv6_gateway: String,
-    #[serde(rename = "GlobalIPv6Address", default)]
-    pub global_ipv6_address: String,
-    #[serde(rename = "GlobalIPv6PrefixLen", default)]
-    pub global_ipv6_prefix_len: u8,
-    pub mac_address: String,
-    pub aliases: Vec<String>,
+    #[serde(flatten)]
+    pub docker: crate::docker::network::EndpointSettings,
     /// The interface name inside the container (eth0, eth1, …).
+    #[serde(rename = "Interface")]
     pub interface: String,
 }

@@ -133,6 +133,12 @@ pub struct Endpoint {
     pub default_route: bool,
     /// Network-scoped aliases (`--network-alias`, `connect --alias`).
     pub aliases: Vec<String>,
+    /// The addresses the user asked for (`--ip`, `--ip6`, CNI's `ips`): inspect
+    /// shows them as Docker's `IPAMConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_ipv4: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_ipv6: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +169,9 @@ pub struct Container {
     /// `--link`s to other containers.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// `--label`s.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Bumped by every change the daemon journals: a change whose intent names
     /// the generation the stored record has was committed (see the daemon's journal).
     #[serde(default)]

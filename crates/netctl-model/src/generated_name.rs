@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn valid_names() {
         for _ in 0..50 {
-            crate::name::validate_name("container", &super::generate()).unwrap();
+            crate::name::validate_container_name(&super::generate()).unwrap();
         }
     }
 }

@@ -184,15 +184,26 @@ pub fn validate_subnet(
             "subnet {subnet} is too small: it needs room for a gateway and containers (at most /{usable_min_prefix})"
         )));
     }
+    // Docker's words (moby api/types/network/ipam.go).
+    let family = if subnet.is_ipv4() { "IPv4" } else { "IPv6" };
     let ip_range = match ip_range {
         None => None,
         Some(text) => {
             let range = parse_cidr("ip-range", text)?;
-            if range.is_ipv4() != subnet.is_ipv4()
-                || range.prefix() < subnet.prefix()
-                || !subnet.contains(range.network())
-            {
-                return Err(ModelError::invalid(format!("ip-range {range} is not inside subnet {subnet}")));
+            if range.is_ipv4() != subnet.is_ipv4() {
+                return Err(ModelError::invalid(format!(
+                    "invalid ip-range {range}: parent subnet is an {family} block"
+                )));
+            }
+            if range.prefix() < subnet.prefix() {
+                return Err(ModelError::invalid(format!(
+                    "invalid ip-range {range}: CIDR block is bigger than its parent subnet {subnet}"
+                )));
+            }
+            if !subnet.contains(range.network()) {
+                return Err(ModelError::invalid(format!(
+                    "invalid ip-range {range}: parent subnet {subnet} doesn't contain ip-range"
+                )));
             }
             Some(range)
         }
@@ -203,13 +214,20 @@ pub fn validate_subnet(
             let gw: IpAddr = text
                 .trim()
                 .parse()
-                .map_err(|_| ModelError::invalid(format!("invalid gateway {text:?}: not an IP address")))?;
-            if gw.is_ipv4() != subnet.is_ipv4() || !subnet.contains(gw) {
-                return Err(ModelError::invalid(format!("gateway {gw} is not inside subnet {subnet}")));
+                .map_err(|_| ModelError::invalid(format!("invalid gateway {text}: invalid address")))?;
+            if gw.is_ipv4() != subnet.is_ipv4() {
+                return Err(ModelError::invalid(format!(
+                    "invalid gateway {gw}: parent subnet is an {family} block"
+                )));
+            }
+            if !subnet.contains(gw) {
+                return Err(ModelError::invalid(format!(
+                    "invalid gateway {gw}: parent subnet {subnet} doesn't contain this address"
+                )));
             }
             if gw == subnet.network() || (subnet.is_ipv4() && gw == subnet.broadcast()) {
                 return Err(ModelError::invalid(format!(
-                    "gateway {gw} is the network or broadcast address of subnet {subnet}"
+                    "invalid gateway {gw}: it is the network or broadcast address of subnet {subnet}"
                 )));
             }
             gw
@@ -318,15 +336,21 @@ mod tests {
         let v = validate_subnet(s, Some("172.30.0.254"), Some("172.30.5.0/24")).unwrap();
         assert_eq!(v.gateway.to_string(), "172.30.0.254");
         assert_eq!(v.ip_range, Some(net("172.30.5.0/24")));
-        assert!(validate_subnet(s, Some("10.0.0.1"), None).unwrap_err().to_string().contains("not inside"));
+        assert_eq!(
+            validate_subnet(s, Some("10.0.0.1"), None).unwrap_err().to_string(),
+            "invalid gateway 10.0.0.1: parent subnet 172.30.0.0/16 doesn't contain this address"
+        );
         assert!(validate_subnet(s, Some("172.30.0.0"), None).is_err());
         assert!(validate_subnet(s, Some("172.30.255.255"), None).is_err());
         assert!(validate_subnet(s, Some("nope"), None).is_err());
-        assert!(validate_subnet(s, None, Some("10.0.0.0/24"))
-            .unwrap_err()
-            .to_string()
-            .contains("not inside"));
-        assert!(validate_subnet(s, None, Some("172.0.0.0/8")).is_err());
+        assert_eq!(
+            validate_subnet(s, None, Some("10.0.0.0/24")).unwrap_err().to_string(),
+            "invalid ip-range 10.0.0.0/24: parent subnet 172.30.0.0/16 doesn't contain ip-range"
+        );
+        assert_eq!(
+            validate_subnet(s, None, Some("172.0.0.0/8")).unwrap_err().to_string(),
+            "invalid ip-range 172.0.0.0/8: CIDR block is bigger than its parent subnet 172.30.0.0/16"
+        );
         assert!(validate_subnet(net("10.0.0.0/31"), None, None).is_err());
     }
 

@@ -8,9 +8,13 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{EndpointInspect, IpamConfigInspect, IpamInspect, NetworkCreateRequest, NetworkInspect};
+use crate::docker::network::ConfigReference;
 use crate::ipam::{self, ValidSubnet};
-use crate::name::validate_name;
-use crate::options::BridgeOptions;
+use crate::name::validate_network_name;
+use crate::options::{
+    BridgeOptions, OPT_BRIDGE_NAME, OPT_DEFAULT_BRIDGE, OPT_ENABLE_ICC, OPT_ENABLE_IP_MASQUERADE,
+    OPT_HOST_BINDING_IPV4, OPT_MTU,
+};
 use crate::{id, ModelError};
 
 pub const BRIDGE_DRIVER: &str = "bridge";
@@ -32,11 +36,22 @@ pub struct SubnetConfig {
     /// Docker's auxiliary addresses: kept out of IPAM, shown by inspect.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux_addresses: BTreeMap<String, IpAddr>,
+    /// Chosen by IPAM from the address pools, not given by the user: as in Docker,
+    /// `--ip`/`--ip6` are refused on such a subnet (it may be another one after a
+    /// re-create). Networks stored before this field count as user-configured.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
 }
 
 impl From<ValidSubnet> for SubnetConfig {
     fn from(v: ValidSubnet) -> Self {
-        Self { subnet: v.subnet, gateway: v.gateway, ip_range: v.ip_range, aux_addresses: BTreeMap::new() }
+        Self {
+            subnet: v.subnet,
+            gateway: v.gateway,
+            ip_range: v.ip_range,
+            aux_addresses: BTreeMap::new(),
+            automatic: false,
+        }
     }
 }
 
@@ -80,6 +95,25 @@ impl Network {
         format!("br-{}", id::short_id(id))
     }
 
+    /// The driver options as inspect shows them: the user's, and for the default
+    /// bridge the ones Docker lists for docker0, with this bridge's values.
+    pub fn shown_options(&self) -> BTreeMap<String, String> {
+        let mut options = self.options.clone();
+        if self.builtin {
+            for (k, v) in [
+                (OPT_DEFAULT_BRIDGE, "true".to_string()),
+                (OPT_ENABLE_ICC, self.enable_icc.to_string()),
+                (OPT_ENABLE_IP_MASQUERADE, self.enable_ip_masquerade.to_string()),
+                (OPT_HOST_BINDING_IPV4, "0.0.0.0".to_string()),
+                (OPT_BRIDGE_NAME, self.bridge.clone()),
+                (OPT_MTU, self.mtu.to_string()),
+            ] {
+                options.entry(k.to_string()).or_insert(v);
+            }
+        }
+        options
+    }
+
     pub fn inspect(&self, containers: BTreeMap<String, EndpointInspect>) -> NetworkInspect {
         NetworkInspect {
             name: self.name.clone(),
@@ -105,8 +139,10 @@ impl Network {
             internal: self.internal,
             attachable: self.attachable,
             ingress: false,
+            config_from: ConfigReference::default(),
+            config_only: false,
             containers,
-            options: self.options.clone(),
+            options: self.shown_options(),
             labels: self.labels.clone(),
         }
     }
@@ -154,7 +190,7 @@ pub struct NetworkSpec {
 
 impl NetworkSpec {
     pub fn from_request(req: &NetworkCreateRequest) -> Result<Self, ModelError> {
-        validate_name("network", &req.name)?;
+        validate_network_name(&req.name)?;
         if RESERVED_NAMES.contains(&req.name.as_str()) {
             return Err(ModelError::Conflict(format!(
                 "network name {:?} is reserved for the built-in networks",
@@ -327,7 +363,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_requests() {
-        assert!(NetworkSpec::from_request(&req("bad name")).is_err());
+        // Docker takes names with spaces; not an empty one, nor one with a "/".
+        NetworkSpec::from_request(&req("my net")).unwrap();
+        assert!(NetworkSpec::from_request(&req("")).is_err());
+        assert!(NetworkSpec::from_request(&req("a/b")).is_err());
         assert!(matches!(NetworkSpec::from_request(&req("host")), Err(ModelError::Conflict(_))));
         let mut r = req("n");
         r.driver = Some("overlay".into());
@@ -387,6 +426,8 @@ mod tests {
             "IPAM",
             "Internal",
             "Attachable",
+            "ConfigFrom",
+            "ConfigOnly",
             "Containers",
             "Options",
             "Labels",

@@ -9,6 +9,9 @@ pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
 pub const OPT_ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+/// Shown by inspect for the default bridge only, as Docker shows them for docker0.
+pub const OPT_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
+pub const OPT_HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_binding_ipv4";
 
 pub const SUPPORTED_OPTIONS: [&str; 4] = [OPT_BRIDGE_NAME, OPT_MTU, OPT_ENABLE_ICC, OPT_ENABLE_IP_MASQUERADE];
 
@@ -75,18 +78,22 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ModelError> {
     }
 }
 
-/// Parses `K=V` pairs (labels, options); a pair without '=' is an error naming it.
+/// Parses `K=V` pairs (labels, options) as the docker CLI does: `K` alone is `K`
+/// with an empty value (`--label team`); an empty key, or one with whitespace,
+/// is refused with Docker's words.
 pub fn parse_key_values<'a>(
     what: &str,
     pairs: impl IntoIterator<Item = &'a str>,
 ) -> Result<BTreeMap<String, String>, ModelError> {
     let mut map = BTreeMap::new();
     for pair in pairs {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| ModelError::invalid(format!("invalid {what} {pair:?}: expected KEY=VALUE")))?;
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = k.trim_start();
         if k.is_empty() {
-            return Err(ModelError::invalid(format!("invalid {what} {pair:?}: empty key")));
+            return Err(ModelError::invalid(format!("invalid {what} '{pair}': empty name")));
+        }
+        if k.chars().any(char::is_whitespace) {
+            return Err(ModelError::invalid(format!("{what} '{k}' contains whitespaces")));
         }
         map.insert(k.to_string(), v.to_string());
     }
@@ -128,11 +135,13 @@ mod tests {
 
     #[test]
     fn key_values() {
-        let m = parse_key_values("label", ["a=b", "c=", "d=e=f"]).unwrap();
+        let m = parse_key_values("label", ["a=b", "c=", "d=e=f", "team"]).unwrap();
         assert_eq!(m["a"], "b");
         assert_eq!(m["c"], "");
         assert_eq!(m["d"], "e=f");
-        let err = parse_key_values("label", ["novalue"]).unwrap_err();
-        assert!(err.to_string().contains("novalue"));
+        assert_eq!(m["team"], "", "a key alone has an empty value, as in Docker");
+        let err = parse_key_values("label", ["=x"]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid label '=x': empty name");
+        assert!(parse_key_values("label", ["a b=c"]).unwrap_err().to_string().contains("whitespace"));
     }
 }

@@ -189,26 +189,30 @@ pub async fn print_inspected(
     keys: &[String],
     format: Option<&str>,
 ) -> Result<i32> {
-    let mut found = Vec::new();
+    // The daemon's own bytes: its keys come in Docker's order, which a Value's
+    // sorted map would lose.
+    let mut raw: Vec<Box<serde_json::value::RawValue>> = Vec::new();
     let mut errors = Vec::new();
     for key in keys {
-        match client.get_value(&format!("{base}{}", seg(key))).await {
-            Ok(v) => found.push(v),
+        match client.get(&format!("{base}{}", seg(key))).await {
+            Ok(v) => raw.push(v),
             Err(e) if crate::client::is_not_found(&e) => errors.push(format!("No such {kind}: {key}")),
             Err(e) => errors.push(e.to_string()),
         }
     }
+    let found: Vec<Value> = raw.iter().map(|r| serde_json::from_str(r.get())).collect::<Result<_, _>>()?;
     match format {
         None => {
             if !found.is_empty() || errors.is_empty() {
+                let list = format!("[{}]", raw.iter().map(|r| r.get()).collect::<Vec<_>>().join(","));
                 let mut buf = Vec::new();
                 let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
                 let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-                serde::Serialize::serialize(&found, &mut ser)?;
+                serde_transcode::transcode(&mut serde_json::Deserializer::from_str(&list), &mut ser)?;
                 outln!("{}", String::from_utf8(buf)?);
             }
         }
-        Some("json") => found.iter().for_each(|v| outln!("{v}")),
+        Some("json") => raw.iter().for_each(|r| outln!("{}", r.get())),
         Some(t) => {
             let tmpl = match Template::parse(t, Missing::Error) {
                 Ok(tmpl) => tmpl,
@@ -370,9 +374,12 @@ mod tests {
         assert!(e.contains("no matching subnet for gateway 10.9.0.1"), "{e}");
         assert!(create_request(&args(&["10.1.0.0/16"], &[], &["10.9.0.0/24"])).is_err());
         assert!(create_request(&args(&[], &["10.9.0.1"], &[])).is_err());
-        let mut bad = args(&[], &[], &[]);
-        bad.label = vec!["novalue".into()];
-        assert!(create_request(&bad).unwrap_err().to_string().contains("novalue"));
+        // A label without a value is Docker's empty value; an empty key is an error.
+        let mut team = args(&[], &[], &[]);
+        team.label = vec!["team".into()];
+        assert_eq!(create_request(&team).unwrap().labels["team"], "");
+        team.label = vec!["=x".into()];
+        assert!(create_request(&team).unwrap_err().to_string().contains("empty name"));
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<i32> {
         port_bindings: args.publish.clone(),
         publish_all_ports: args.publish_all,
         links: args.link.clone(),
+        labels: netctl_model::options::parse_key_values("label", args.label.iter().map(String::as_str))?,
     };
     let created: ContainerCreateResponse = client.post("/v1/containers", &req).await?;
     if args.detach {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::network::EndpointSettings;
 use crate::api_containers::{Empty, PortMap};
+use crate::container::{Container, Endpoint, Origin};
 
 /// One row of `GET /containers/json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,9 +146,11 @@ pub struct Config {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Docker's `NetworkSettings`; `E` is what each network's entry holds (netctl's
+/// own API adds the interface's name to Docker's `EndpointSettings`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct NetworkSettings {
+pub struct NetworkSettings<E = EndpointSettings> {
     pub bridge: String,
     #[serde(rename = "SandboxID")]
     pub sandbox_id: String,
@@ -178,7 +181,65 @@ pub struct NetworkSettings {
     #[serde(rename = "IPv6Gateway")]
     pub ipv6_gateway: String,
     pub mac_address: String,
-    pub networks: BTreeMap<String, EndpointSettings>,
+    pub networks: BTreeMap<String, E>,
+}
+
+impl<E> NetworkSettings<E> {
+    /// `default_bridge` is the container's endpoint on the default `bridge`
+    /// network, if it has one: Docker fills the top-level address fields from it.
+    pub fn of(
+        c: &Container,
+        networks: BTreeMap<String, E>,
+        default_bridge: Option<&Endpoint>,
+        ports: PortMap,
+    ) -> Self {
+        let ep = default_bridge;
+        let text = |v: Option<String>| v.unwrap_or_default();
+        NetworkSettings {
+            bridge: String::new(),
+            sandbox_id: if c.origin == Origin::Netctl { c.id.clone() } else { String::new() },
+            sandbox_key: text(c.netns_path.as_ref().map(|p| p.display().to_string())),
+            ports,
+            hairpin_mode: false,
+            link_local_ipv6_address: String::new(),
+            link_local_ipv6_prefix_len: 0,
+            secondary_ip_addresses: None,
+            secondary_ipv6_addresses: None,
+            endpoint_id: text(ep.map(|e| e.id.clone())),
+            gateway: text(ep.and_then(|e| e.gateway).map(|g| g.to_string())),
+            global_ipv6_address: text(ep.and_then(|e| e.ipv6).map(|a| a.ip().to_string())),
+            global_ipv6_prefix_len: ep.and_then(|e| e.ipv6).map(|a| a.prefix()).unwrap_or(0),
+            ip_address: text(ep.and_then(|e| e.ipv4).map(|a| a.ip().to_string())),
+            ip_prefix_len: ep.and_then(|e| e.ipv4).map(|a| a.prefix()).unwrap_or(0),
+            ipv6_gateway: text(ep.and_then(|e| e.gateway6).map(|g| g.to_string())),
+            mac_address: text(ep.map(|e| e.mac.clone())),
+            networks,
+        }
+    }
+
+    /// The same settings with each network's entry turned into another shape.
+    pub fn map_networks<F>(self, f: impl Fn(E) -> F) -> NetworkSettings<F> {
+        NetworkSettings {
+            bridge: self.bridge,
+            sandbox_id: self.sandbox_id,
+            sandbox_key: self.sandbox_key,
+            ports: self.ports,
+            hairpin_mode: self.hairpin_mode,
+            link_local_ipv6_address: self.link_local_ipv6_address,
+            link_local_ipv6_prefix_len: self.link_local_ipv6_prefix_len,
+            secondary_ip_addresses: self.secondary_ip_addresses,
+            secondary_ipv6_addresses: self.secondary_ipv6_addresses,
+            endpoint_id: self.endpoint_id,
+            gateway: self.gateway,
+            global_ipv6_address: self.global_ipv6_address,
+            global_ipv6_prefix_len: self.global_ipv6_prefix_len,
+            ip_address: self.ip_address,
+            ip_prefix_len: self.ip_prefix_len,
+            ipv6_gateway: self.ipv6_gateway,
+            mac_address: self.mac_address,
+            networks: self.networks.into_iter().map(|(k, v)| (k, f(v))).collect(),
+        }
+    }
 }
 
 /// `GET /containers/{id}/top`.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::api::{IpamConfigRequest, IpamRequest, NetworkCreateRequest};
-use crate::options::{OPT_BRIDGE_NAME, OPT_ENABLE_ICC, OPT_ENABLE_IP_MASQUERADE, OPT_MTU};
+use crate::container::{Container, Endpoint};
 use crate::{ModelError, Network};
 
 /// Go's nil maps and slices arrive as `null`.
@@ -96,20 +96,6 @@ pub struct EndpointResource {
 impl Inspect {
     /// `containers` is empty for `GET /networks`, as Docker lists them.
     pub fn of(net: &Network, containers: BTreeMap<String, EndpointResource>) -> Self {
-        let mut options = net.options.clone();
-        if net.builtin {
-            // The default bridge's options, as Docker lists docker0's.
-            for (k, v) in [
-                ("com.docker.network.bridge.default_bridge", "true".to_string()),
-                (OPT_ENABLE_ICC, net.enable_icc.to_string()),
-                (OPT_ENABLE_IP_MASQUERADE, net.enable_ip_masquerade.to_string()),
-                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0".to_string()),
-                (OPT_BRIDGE_NAME, net.bridge.clone()),
-                (OPT_MTU, net.mtu.to_string()),
-            ] {
-                options.entry(k.to_string()).or_insert(v);
-            }
-        }
         Inspect {
             name: net.name.clone(),
             id: net.id.clone(),
@@ -142,7 +128,7 @@ impl Inspect {
             config_from: ConfigReference::default(),
             config_only: false,
             containers,
-            options,
+            options: net.shown_options(),
             labels: net.labels.clone(),
         }
     }
@@ -294,6 +280,57 @@ pub struct EndpointSettings {
     pub global_ipv6_prefix_len: u8,
     #[serde(rename = "DNSNames", default)]
     pub dns_names: Option<Vec<String>>,
+}
+
+impl EndpointSettings {
+    /// `c`'s endpoint `ep` on `net` (None: a network gone from the registry) as
+    /// Docker shows it, for `netctl inspect` and the Engine API alike.
+    /// `links` is true for the endpoint that carries the container's `--link`s:
+    /// Docker keeps them with the network `run --network` named, when it is
+    /// user-defined (on the default bridge they are legacy links, shown in
+    /// `HostConfig.Links` instead).
+    pub fn of(c: &Container, ep: &Endpoint, net: Option<&Network>, links: bool) -> Self {
+        let user_defined = net.is_some_and(|n| !n.builtin);
+        // Docker's buildEndpointDNSNames: every name the resolver answers for this
+        // endpoint, the first one the PTR's; none on the default bridge.
+        let dns_names = user_defined.then(|| {
+            let mut names = vec![c.name.clone()];
+            names.extend(ep.aliases.iter().cloned());
+            names.push(c.short_id().to_string());
+            names.push(c.hostname.clone());
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| !n.is_empty() && seen.insert(n.clone()));
+            names
+        });
+        let requested = EndpointIpamConfig {
+            ipv4_address: ep.requested_ipv4.map(|a| a.to_string()).unwrap_or_default(),
+            ipv6_address: ep.requested_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            link_local_ips: None,
+        };
+        let links = (links && user_defined && !c.links.is_empty()).then(|| {
+            c.links
+                .iter()
+                .map(|l| if l.alias == l.name { l.name.clone() } else { format!("{}:{}", l.name, l.alias) })
+                .collect()
+        });
+        EndpointSettings {
+            ipam_config: (requested != EndpointIpamConfig::default()).then_some(requested),
+            links,
+            aliases: (!ep.aliases.is_empty()).then(|| ep.aliases.clone()),
+            mac_address: ep.mac.clone(),
+            driver_opts: None,
+            gw_priority: 0,
+            network_id: ep.network_id.clone(),
+            endpoint_id: ep.id.clone(),
+            gateway: ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            ip_address: ep.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
+            ip_prefix_len: ep.ipv4.map(|a| a.prefix()).unwrap_or(0),
+            ipv6_gateway: ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+            global_ipv6_address: ep.ipv6.map(|a| a.ip().to_string()).unwrap_or_default(),
+            global_ipv6_prefix_len: ep.ipv6.map(|a| a.prefix()).unwrap_or(0),
+            dns_names,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use netctl_model::container::{Container, NetworkMode, Origin, Status};
+use netctl_model::container::{Container, NetworkMode, Status};
 use netctl_model::docker::container::{
-    human_duration, Config, HostConfig, Inspect, NetworkSettings, Port, RestartPolicy, State, Summary,
-    SummaryHostConfig, SummaryNetworkSettings,
+    human_duration, Config, HostConfig, Inspect, Port, RestartPolicy, State, Summary, SummaryHostConfig,
+    SummaryNetworkSettings,
 };
 use netctl_model::docker::network::{EndpointResource, EndpointSettings, Inspect as NetworkInspect};
 use netctl_model::docker::{go_time, ZERO_TIME};
@@ -46,35 +46,7 @@ fn time(t: Option<DateTime<Utc>>) -> String {
 
 /// Each endpoint under its network's name.
 fn endpoints(registry: &Registry, c: &Container) -> BTreeMap<String, EndpointSettings> {
-    c.endpoints
-        .iter()
-        .map(|ep| {
-            let net = registry.network(&ep.network_id);
-            let name = net.map(|n| n.name.clone()).unwrap_or_else(|| ep.network_id.clone());
-            let user_defined = net.is_some_and(|n| !n.builtin);
-            let dns_names = user_defined.then(|| {
-                let mut names = vec![c.name.clone()];
-                names.extend(ep.aliases.iter().cloned());
-                names.push(c.short_id().to_string());
-                names
-            });
-            let settings = EndpointSettings {
-                aliases: (!ep.aliases.is_empty()).then(|| ep.aliases.clone()),
-                mac_address: ep.mac.clone(),
-                network_id: ep.network_id.clone(),
-                endpoint_id: ep.id.clone(),
-                gateway: ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
-                ip_address: ep.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
-                ip_prefix_len: ep.ipv4.map(|a| a.prefix()).unwrap_or(0),
-                ipv6_gateway: ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-                global_ipv6_address: ep.ipv6.map(|a| a.ip().to_string()).unwrap_or_default(),
-                global_ipv6_prefix_len: ep.ipv6.map(|a| a.prefix()).unwrap_or(0),
-                dns_names,
-                ..EndpointSettings::default()
-            };
-            (name, settings)
-        })
-        .collect()
+    c.endpoints.iter().map(|ep| crate::views::endpoint_settings(registry, c, ep)).collect()
 }
 
 fn network_mode(registry: &Registry, c: &Container) -> String {
@@ -135,7 +107,7 @@ pub fn summary(registry: &Registry, c: &Container) -> Summary {
         command: c.process.cmd.join(" "),
         created: c.created.timestamp(),
         ports: ports(c),
-        labels: BTreeMap::new(),
+        labels: c.labels.clone(),
         state: c.state.status.as_str().into(),
         status: status_text(c, Utc::now()),
         host_config: SummaryHostConfig { network_mode: network_mode(registry, c) },
@@ -147,8 +119,6 @@ pub fn summary(registry: &Registry, c: &Container) -> Summary {
 pub fn inspect(d: &Daemon, registry: &Registry, c: &Container) -> Inspect {
     // netctl's own view has the paths, ports and links already.
     let view = d.container_view(registry, c);
-    let networks = endpoints(registry, c);
-    let default = c.endpoints.iter().find(|ep| registry.network(&ep.network_id).is_some_and(|n| n.builtin));
     Inspect {
         id: c.id.clone(),
         created: time(Some(c.created)),
@@ -188,7 +158,7 @@ pub fn inspect(d: &Daemon, registry: &Registry, c: &Container) -> Inspect {
             dns: view.host_config.dns,
             dns_options: view.host_config.dns_options,
             dns_search: view.host_config.dns_search,
-            links: (!view.host_config.links.is_empty()).then_some(view.host_config.links),
+            links: view.host_config.links,
             publish_all_ports: false,
         },
         mounts: Vec::new(),
@@ -209,27 +179,9 @@ pub fn inspect(d: &Daemon, registry: &Registry, c: &Container) -> Inspect {
             volumes: None,
             working_dir: c.process.workdir.clone().unwrap_or_default(),
             entrypoint: None,
-            labels: BTreeMap::new(),
+            labels: c.labels.clone(),
         },
-        network_settings: NetworkSettings {
-            bridge: String::new(),
-            sandbox_id: if c.origin == Origin::Netctl { c.id.clone() } else { String::new() },
-            sandbox_key: view.network_settings.sandbox_key,
-            ports: view.network_settings.ports,
-            hairpin_mode: false,
-            link_local_ipv6_address: String::new(),
-            link_local_ipv6_prefix_len: 0,
-            secondary_ip_addresses: None,
-            secondary_ipv6_addresses: None,
-            endpoint_id: default.map(|e| e.id.clone()).unwrap_or_default(),
-            gateway: default.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
-            global_ipv6_address: default.and_then(|e| e.ipv6).map(|a| a.ip().to_string()).unwrap_or_default(),
-            global_ipv6_prefix_len: default.and_then(|e| e.ipv6).map(|a| a.prefix()).unwrap_or(0),
-            ip_address: default.and_then(|e| e.ipv4).map(|a| a.ip().to_string()).unwrap_or_default(),
-            ip_prefix_len: default.and_then(|e| e.ipv4).map(|a| a.prefix()).unwrap_or(0),
-            ipv6_gateway: default.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
-            mac_address: default.map(|e| e.mac.clone()).unwrap_or_default(),
-            networks,
-        },
+        // The same settings as netctl's own inspect, without its interface names.
+        network_settings: view.network_settings.map_networks(|ep| ep.docker),
     }
 }
