@@ -119,7 +119,10 @@ fn rename_refuses_a_taken_name_as_docker_does_and_emits_its_event() {
     let same = sb.netctl("rename a1 a1").fail();
     assert!(same.stderr.contains("Renaming a container with the same name as its current name"), "{same:?}");
     let bad = sb.netctl("rename a1 'a b'").fail();
-    assert!(bad.stderr.contains("Error when allocating new name: invalid container name"), "{bad:?}");
+    assert!(
+        bad.stderr.contains("Error when allocating new name: Invalid container name (a b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+        "{bad:?}"
+    );
     sb.netctl("rename a1 a2").ok();
     let a1 = inspect(&sb, "{{.Id}}", "a2");
     let events = sb
