@@ -51,6 +51,17 @@ fn dual_stack_containers_reach_each_other_by_name_over_ipv6() {
     assert!(!ep["IPAddress"].as_str().unwrap().is_empty(), "dual stack keeps IPv4");
     // IPv6 on its interface, with the gateway as default route.
     assert_eq!(sb.sh("ip netns exec peer cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").ok().trimmed(), "0");
+    // Quiet: no DAD, router solicitations or autoconfiguration (each would be
+    // flooded to every port), whether set on the interface or inherited.
+    let quiet = "cd /proc/sys/net/ipv6/conf/eth0 && cat accept_dad dad_transmits router_solicitations accept_ra autoconf";
+    assert_eq!(
+        sb.sh(&format!("ip netns exec peer sh -c '{quiet}'"))
+            .ok()
+            .stdout
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0"; 5]
+    );
     let routes = sb.sh("ip netns exec peer ip -6 -j route show default").ok().json();
     assert_eq!(routes[0]["gateway"], gw6.as_str(), "{routes}");
     let addrs = sb.sh("ip netns exec peer ip -6 -j addr show dev eth0 scope global").ok().json();
@@ -83,6 +94,20 @@ fn dual_stack_containers_reach_each_other_by_name_over_ipv6() {
     sb.netctl("run -d --name four --net v4only -- sleep 1000").ok();
     assert_eq!(sb.sh("ip netns exec four cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").ok().trimmed(), "1");
     assert_eq!(sb.netctl("run --rm --net v4only -- dig +short AAAA four").ok().trimmed(), "", "NODATA");
+    // And so does an IPv4-only network's interface of a container that already has
+    // IPv6 on another, joined before it and after it.
+    sb.netctl("network connect v4only peer").ok();
+    sb.netctl("network connect second four").ok();
+    let off = |ns: &str, ifname: &str| {
+        sb.sh(&format!("ip netns exec {ns} cat /proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"))
+            .ok()
+            .trimmed()
+            .to_string()
+    };
+    assert_eq!(
+        (off("peer", "eth2"), off("four", "eth0"), off("four", "eth1")),
+        ("1".into(), "1".into(), "0".into())
+    );
 }
 
 #[test]

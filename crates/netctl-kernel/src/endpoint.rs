@@ -52,17 +52,20 @@ impl Netlink {
             .controller(bridge.index)
             .link_group(crate::PORT_GROUP)
             .build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| KernelError::netlink(format!("create veth {}", spec.host_ifname), e))?;
+        let add = self.handle.link().add(msg).execute();
+        // The interface is born with IPv6 (and the namespace's quiet defaults) when
+        // netctl holds the namespace's switch; else its settings are written after.
+        let (added, born_with_ipv6) = if spec.addresses.iter().any(IpNetwork::is_ipv6) {
+            crate::netns::with_ipv6_born(netns, add).await
+        } else {
+            (add.await, false)
+        };
+        added.map_err(|e| KernelError::netlink(format!("create veth {}", spec.host_ifname), e))?;
         let configured = match self.link_by_name(spec.host_ifname).await {
             Ok(Some(host_end)) => {
                 // The container's side only once the host's is done.
                 match self.finish_host_end(host_end.index, spec).await {
-                    Ok(()) => configure_inside(inside, netns, spec).await,
+                    Ok(()) => configure_inside(inside, netns, spec, born_with_ipv6).await,
                     Err(e) => Err(e),
                 }
             }
@@ -88,13 +91,21 @@ impl Netlink {
     async fn finish_host_end(&self, index: u32, spec: &EndpointSpec<'_>) -> Result<()> {
         self.set_alias(index, &spec.host_alias).await?;
         // Best effort: the file is absent on kernels without IPv6.
-        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", spec.host_ifname), "1");
+        if let Some(conf) = crate::sysctl::host_conf() {
+            let key = format!("{}/disable_ipv6", spec.host_ifname);
+            let _ = crate::sysctl::write_all_at(conf, "/proc/sys/net/ipv6/conf", &[(&key, "1")]);
+        }
         self.set_link_up(index, None).await
     }
 }
 
-async fn configure_inside(inside: &Netlink, netns: &impl AsFd, spec: &EndpointSpec<'_>) -> Result<()> {
-    if spec.addresses.iter().any(IpNetwork::is_ipv6) {
+async fn configure_inside(
+    inside: &Netlink,
+    netns: &impl AsFd,
+    spec: &EndpointSpec<'_>,
+    born_with_ipv6: bool,
+) -> Result<()> {
+    if spec.addresses.iter().any(IpNetwork::is_ipv6) && !born_with_ipv6 {
         enable_ipv6_inside(netns, spec.container_ifname).await?;
     }
     let link = inside.link_by_name(spec.container_ifname).await?.ok_or_else(|| KernelError::Other {

@@ -3,9 +3,12 @@
 //! inside one. Everything that changes a thread's namespace runs on a short-lived
 //! dedicated thread: a tokio worker must never switch namespaces.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -126,27 +129,105 @@ pub async fn create_pinned_netns(name: &str) -> Result<PathBuf> {
     let made = rx.await.unwrap_or_else(|_| {
         Err(KernelError::Other { op: "netns thread".into(), message: "panicked".into() })
     });
-    if let Err(e) = made {
-        let _ = fs::remove_file(&pin);
-        return Err(e);
+    match made {
+        Ok(switch) => {
+            if let (Some(switch), Some(key)) = (switch, File::open(&pin).ok().and_then(|f| netns_key(&f))) {
+                IPV6_SWITCHES
+                    .lock()
+                    .expect("not poisoned")
+                    .get_or_insert_with(HashMap::new)
+                    .insert(key, switch);
+            }
+            Ok(pin)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&pin);
+            Err(e)
+        }
     }
-    Ok(pin)
 }
 
-/// On a thread of its own, which it leaves in the new namespace.
-fn make_and_pin(target: &Path) -> Result<()> {
+/// The `conf/default/disable_ipv6` of each namespace netctl created (this run of
+/// the daemon), open, by the namespace's identity: an endpoint on an IPv6 network
+/// turns it off for the moment its veth is made, so that the interface is born
+/// with IPv6 and the quiet defaults, with no path under /proc/sys to resolve
+/// (sysctl.rs says why that costs). A namespace of another runtime, or one made
+/// before a restart or renamed since, has none here and gets its interface's
+/// settings written instead.
+static IPV6_SWITCHES: Mutex<Option<HashMap<(u64, u64), File>>> = Mutex::new(None);
+
+/// A namespace's identity: nsfs device and inode of a file of it.
+fn netns_key(ns: &impl AsFd) -> Option<(u64, u64)> {
+    nix::sys::stat::fstat(ns.as_fd()).ok().map(|st| (st.st_dev as u64, st.st_ino as u64))
+}
+
+/// Runs `make` (which makes a veth whose peer is born in `ns`) with the namespace's
+/// new interfaces getting IPv6, if netctl holds the namespace's switch; true if it
+/// did. The switch is turned back (IPv6 off for later interfaces) whatever `make`
+/// returned.
+pub async fn with_ipv6_born<T>(ns: &impl AsFd, make: impl std::future::Future<Output = T>) -> (T, bool) {
+    let flip = |on: bool| -> bool {
+        let Some(key) = netns_key(ns) else { return false };
+        let mut switches = IPV6_SWITCHES.lock().expect("not poisoned");
+        let Some(file) = switches.get_or_insert_with(HashMap::new).get_mut(&key) else { return false };
+        // At offset 0: a sysctl ignores writes past it (kernel.sysctl_writes_strict).
+        let ok = file.write_at(if on { b"0" } else { b"1" }, 0).is_ok_and(|n| n == 1);
+        if !ok {
+            // A namespace gone, its identity reused: forget it.
+            switches.as_mut().expect("made above").remove(&key);
+        }
+        ok
+    };
+    if !flip(true) {
+        return (make.await, false);
+    }
+    let out = make.await;
+    if !flip(false) {
+        tracing::warn!("cannot turn IPv6 back off for a namespace's next interfaces");
+    }
+    (out, true)
+}
+
+/// On a thread of its own, which it leaves in the new namespace. Returns the
+/// namespace's `default/disable_ipv6`, open (None on a kernel without IPv6).
+fn make_and_pin(target: &Path) -> Result<Option<File>> {
     unshare(CloneFlags::CLONE_NEWNET).map_err(errno("create network namespace"))?;
     // Interfaces made in the namespace from now on start without IPv6 (lo keeps
     // ::1): an endpoint gets it only on an IPv6 network (endpoint.rs), as Docker
     // does for containers on IPv4-only networks, because each IPv6-enabled port
-    // would flood DAD, router solicitations and MLD to every other port.
-    let _ = fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+    // would flood DAD, router solicitations and MLD to every other port. When it
+    // does get it, it is quiet (no DAD, router solicitations or autoconfiguration).
+    let switch = crate::sysctl::open_dir("/proc/sys/net/ipv6/conf/default").ok().and_then(|dir| {
+        let quiet = [
+            ("accept_dad", "0"),
+            ("dad_transmits", "0"),
+            ("router_solicitations", "0"),
+            ("accept_ra", "0"),
+            ("autoconf", "0"),
+            ("disable_ipv6", "1"),
+        ];
+        crate::sysctl::write_all_at(&dir, "/proc/sys/net/ipv6/conf/default", &quiet).ok()?;
+        let fd = nix::fcntl::openat(
+            dir.as_fd(),
+            "disable_ipv6",
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        Some(File::from(fd))
+    });
     mount(Some("/proc/thread-self/ns/net"), target, Some("none"), MsFlags::MS_BIND, None::<&str>)
-        .map_err(errno(format!("pin network namespace at {}", target.display())))
+        .map_err(errno(format!("pin network namespace at {}", target.display())))?;
+    Ok(switch)
 }
 
 /// Unpins a namespace; it is freed once no process is left in it. Ok if absent.
 pub fn remove_pinned_netns(pin: &Path) -> Result<()> {
+    if let Some(key) = File::open(pin).ok().and_then(|f| netns_key(&f)) {
+        if let Some(switches) = IPV6_SWITCHES.lock().expect("not poisoned").as_mut() {
+            switches.remove(&key);
+        }
+    }
     match umount2(pin, MntFlags::MNT_DETACH) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(errno(format!("unpin {}", pin.display()))(e)),

@@ -1,27 +1,42 @@
-//! Writes of /proc/sys/net settings in the calling thread's network namespace.
+//! Writes of /proc/sys/net settings.
 //!
-//! Why a directory descriptor: every namespace has its own `net/ipv6/conf/eth0`,
-//! and the kernel's dentry cache keeps them all in one hash chain (same parent,
-//! same name, told apart by `proc_sys_compare`), so resolving the path costs more
-//! the more namespaces there are (at 1,500: 129 µs for a full path against 37 µs
-//! relative to a held directory). The directory is resolved once per change and
-//! each key opened relative to it.
+//! Why descriptors: every namespace has its own `/proc/sys/net`, and the kernel's
+//! dentry cache keeps them all in one hash chain (same parent, same name, told
+//! apart by `proc_sys_compare`), so resolving a path costs more the more
+//! namespaces there are: at 1,000 containers a write to the host end's
+//! `disable_ipv6` took 350 µs, and one inside a container 400 µs. So paths are
+//! resolved as rarely as possible: each key of a change relative to one directory,
+//! the host's `conf` directory once per daemon ([`host_conf`]), and a container
+//! namespace's `default/disable_ipv6` once, when netctl creates it
+//! (netns::create_pinned_netns), kept open.
 
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::OnceLock;
 
 use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{KernelError, Result};
 
+fn errno(op: String) -> impl FnOnce(nix::errno::Errno) -> KernelError {
+    move |e| KernelError::io(op, std::io::Error::from_raw_os_error(e as i32))
+}
+
+/// Opens directory `dir` (O_PATH), in the calling thread's namespace.
+pub fn open_dir(dir: &str) -> Result<OwnedFd> {
+    open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(errno(format!("open {dir}")))
+}
+
 /// Writes each `(key, value)` into the files of directory `dir`, in order.
 pub fn write_all(dir: &str, settings: &[(&str, &str)]) -> Result<()> {
-    let errno = |op: String| {
-        move |e: nix::errno::Errno| KernelError::io(op, std::io::Error::from_raw_os_error(e as i32))
-    };
-    let dirfd = open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(errno(format!("open {dir}")))?;
+    write_all_at(&open_dir(dir)?, dir, settings)
+}
+
+/// Writes each `(key, value)` (a key may have a directory, `veth1/disable_ipv6`)
+/// relative to the open directory `dirfd`, named `dir` in errors.
+pub fn write_all_at(dirfd: &impl AsFd, dir: &str, settings: &[(&str, &str)]) -> Result<()> {
     for (key, value) in settings {
         let op = || format!("set {dir}/{key} = {value}");
         let fd = openat(dirfd.as_fd(), *key, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
@@ -30,4 +45,12 @@ pub fn write_all(dir: &str, settings: &[(&str, &str)]) -> Result<()> {
         file.write_all(value.as_bytes()).map_err(|e| KernelError::io(op(), e))?;
     }
     Ok(())
+}
+
+/// The daemon's own namespace's `/proc/sys/net/ipv6/conf`, opened on first use.
+/// Called only from the runtime's threads, which never leave that namespace.
+/// None on a kernel without IPv6.
+pub fn host_conf() -> Option<&'static OwnedFd> {
+    static CONF: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    CONF.get_or_init(|| open_dir("/proc/sys/net/ipv6/conf").ok()).as_ref()
 }
