@@ -158,7 +158,7 @@ static IPV6_SWITCHES: Mutex<Option<HashMap<(u64, u64), File>>> = Mutex::new(None
 
 /// A namespace's identity: nsfs device and inode of a file of it.
 fn netns_key(ns: &impl AsFd) -> Option<(u64, u64)> {
-    nix::sys::stat::fstat(ns.as_fd()).ok().map(|st| (st.st_dev as u64, st.st_ino as u64))
+    nix::sys::stat::fstat(ns.as_fd()).ok().map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Runs `make` (which makes a veth whose peer is born in `ns`) with the namespace's
