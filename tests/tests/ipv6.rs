@@ -259,4 +259,18 @@ fn joins_flood_no_mld_reports_to_the_other_containers() {
     assert!(rules.contains("iifgroup 28259") && rules.contains("mld2-listener-report"), "{rules}");
     let peer = v6_of(&sb, "join5", "dual");
     sb.netctl(&format!("exec idle -- ping -6 -c 1 -W 2 {peer}")).ok();
+    // The bridge floods multicast whatever reports it did not learn: snooping off,
+    // from creation, and again at start for a bridge that has it on.
+    let id = sb.netctl("network inspect dual").ok().json()[0]["Id"].as_str().unwrap().to_string();
+    let bridge = format!("br-{}", &id[..12]);
+    let snooping = || {
+        sb.sh(&format!("ip -j -d link show {bridge}")).ok().json()[0]["linkinfo"]["info_data"]
+            ["mcast_snooping"]
+            .clone()
+    };
+    assert_eq!(snooping(), 0);
+    sb.sh(&format!("ip link set {bridge} type bridge mcast_snooping 1")).ok();
+    assert_eq!(snooping(), 1);
+    sb.restart_daemon();
+    assert_eq!(snooping(), 0);
 }

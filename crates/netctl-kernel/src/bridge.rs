@@ -1,7 +1,7 @@
 //! Linux bridges that carry netctl networks.
 
 use ipnetwork::IpNetwork;
-use rtnetlink::LinkBridge;
+use rtnetlink::{LinkBridge, LinkMessageBuilder};
 
 use crate::error::{KernelError, Result};
 use crate::Netlink;
@@ -117,6 +117,15 @@ impl Netlink {
             return Ok(BridgeRepair { created: true, ..Default::default() });
         };
         let mut repair = BridgeRepair::default();
+        // Snooping off on bridges made before netctl turned it off at creation
+        // (create_bridge says why); setting it again is harmless.
+        let snooping = LinkMessageBuilder::<LinkBridge>::new(spec.name).mcast_snooping(false).build();
+        self.handle
+            .link()
+            .change(snooping)
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink(format!("turn multicast snooping off on {}", spec.name), e))?;
         // One of ours made for an earlier record of this network (its state
         // made anew): it carries this network's marker from now on.
         if link.alias.as_deref().is_some_and(|a| a.starts_with("netctl:") && a != spec.marker()) {
