@@ -110,8 +110,11 @@ fn podman_with_cni_and_with_the_oci_hook() {
     // Two networks: one ADD each (eth0, eth1) of one netctl container.
     p.run(&format!("-d --name both --network backend-network --network frontend-network --network-alias bb {IMG} sleep 600")).ok();
     let nets = sb.netctl("inspect both").ok().json()[0]["NetworkSettings"]["Networks"].clone();
-    assert_eq!(nets["backend-network"]["Interface"], "eth0", "{nets}");
-    assert_eq!(nets["frontend-network"]["Interface"], "eth1", "{nets}");
+    // Podman names the interfaces (CNI_IFNAME) in the order of a Go map: either way.
+    let mut ifnames =
+        [nets["backend-network"]["Interface"].clone(), nets["frontend-network"]["Interface"].clone()];
+    ifnames.sort_by_key(|v| v.to_string());
+    assert_eq!(ifnames, ["eth0", "eth1"], "{nets}");
     let fe_ip = nets["frontend-network"]["IPAddress"].as_str().unwrap().to_string();
     let fe = p.run(&format!("--rm --network frontend-network {IMG} nslookup bb 127.0.0.11")).ok();
     assert!(fe.stdout.contains(&format!("Address: {fe_ip}")), "{}", fe.stdout);
