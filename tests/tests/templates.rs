@@ -134,8 +134,8 @@ fn ps_filters_as_docker_ps_does() {
     sb.netctl("network create n1").ok();
     sb.netctl("network create n2").ok();
     sb.netctl("run -d --name web --net n1 sleep 600").ok();
-    sb.netctl("run -d --name db --net n2 sleep 600").ok();
-    sb.netctl("run --name job --net n1 true").ok();
+    sb.netctl("run -d --name db --net n2 -l team=red -l tier sleep 600").ok();
+    sb.netctl("run --name job --net n1 -l team=blue true").ok();
     let names = |filters: &str| lines(&sb.netctl(&format!("ps -a {filters} --format '{{{{.Names}}}}'")).ok());
     // Newest first, as docker ps lists.
     assert_eq!(names(""), ["job", "db", "web"]);
@@ -159,9 +159,12 @@ fn ps_filters_as_docker_ps_does() {
     let n2_id = sb.netctl("network inspect -f '{{.Id}}' n2").ok().trimmed().to_string();
     assert_eq!(names(&format!("-f network={}", &n2_id[..8])), ["db"], "a network by id prefix");
     assert_eq!(names("-f exited=0"), ["job"]);
-    // netctl containers carry no labels: a label filter is taken and matches none.
-    assert_eq!(names("-f label=team"), Vec::<String>::new());
-    assert_eq!(names("-f label=team=red"), Vec::<String>::new());
+    // Labels given with `run -l`: by key, by key and value, all of several.
+    assert_eq!(names("-f label=team"), ["job", "db"]);
+    assert_eq!(names("-f label=team=red"), ["db"]);
+    assert_eq!(names("-f label=tier -f label=team=blue"), Vec::<String>::new());
+    assert_eq!(names("-f label=tier -f label=team=red"), ["db"]);
+    assert_eq!(names("-f label=nope"), Vec::<String>::new());
     // -q gives ids, filtered, truncated unless --no-trunc.
     assert_eq!(sb.netctl("ps -q -f name=web").ok().trimmed(), &web_id[..12]);
     assert_eq!(sb.netctl("ps -q --no-trunc -f name=web").ok().trimmed(), web_id);

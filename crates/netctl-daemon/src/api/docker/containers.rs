@@ -58,7 +58,7 @@ pub(crate) fn matches(f: &Filters, registry: &Registry, c: &Container) -> bool {
                 ep.network_id.starts_with(v) || registry.network(&ep.network_id).is_some_and(|n| n.name == v)
             })
         })
-        && f.labels_match("label", &Default::default())
+        && f.labels_match("label", &c.labels)
         && any("before", &|v| registry.find_container(v).is_ok_and(|b| c.created < b.created))
 }
 
