@@ -23,7 +23,7 @@ for t in dnsperf dnsmasq unbound gcc; do command -v $t >/dev/null || { echo "mis
 [ -x target/release/netctld ] || { echo "build first: cargo build --release" >&2; exit 1; }
 out=$(mktemp)
 NETCTLD=$PWD/target/release/netctld NETCTL=$PWD/target/release/netctl \
-  "$SANDBOX" python3 scripts/bench/dns_bench.py "$REPS" "$SECS" > "$out"
+  "$SANDBOX" scripts/bench/own-cgroup.sh python3 scripts/bench/dns_bench.py "$REPS" "$SECS" > "$out"
 python3 - "$out" <<'PY'
 import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
