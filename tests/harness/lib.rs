@@ -378,3 +378,37 @@ pub fn host_link_names() -> Vec<String> {
     let v: Value = serde_json::from_slice(&out.stdout).expect("ip -j");
     v.as_array().into_iter().flatten().filter_map(|l| l["ifname"].as_str().map(String::from)).collect()
 }
+
+/// Asserts that `keys` come in this order in `text` after `from` (compact or
+/// indented JSON alike): serde_json's maps sort keys, so Docker's order is checked
+/// on the text.
+#[track_caller]
+pub fn assert_key_order(text: &str, from: &str, keys: &[&str]) {
+    let mut at = text.find(from).unwrap_or_else(|| panic!("{from} not in {text}"));
+    for k in keys {
+        let needle = format!("\"{k}\":");
+        match text[at..].find(&needle) {
+            Some(i) => at += i + needle.len(),
+            None => panic!("{k} is missing or out of Docker's order {keys:?} in:\n{text}"),
+        }
+    }
+}
+
+/// Docker 28's `EndpointSettings`, in its order (moby api/types/network/endpoint.go).
+pub const DOCKER_ENDPOINT_KEYS: [&str; 15] = [
+    "IPAMConfig",
+    "Links",
+    "Aliases",
+    "MacAddress",
+    "DriverOpts",
+    "GwPriority",
+    "NetworkID",
+    "EndpointID",
+    "Gateway",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "DNSNames",
+];

@@ -2,7 +2,7 @@
 //! netctld's socket, as a Docker user would type it: what it prints, and what
 //! the kernel then has (`ip -j`). No engine runs here; netctld is the server.
 
-use netctl_tests::{Out, Sandbox};
+use netctl_tests::{assert_key_order, Out, Sandbox, DOCKER_ENDPOINT_KEYS};
 use serde_json::Value;
 
 const DOCKER: &str = "/usr/local/bin/docker";
@@ -21,20 +21,6 @@ fn sandbox() -> Sandbox {
     let sb = Sandbox::new();
     sb.start_daemon();
     sb
-}
-
-/// Asserts that `keys` appear in this order in the CLI's text after `from`
-/// (serde_json's maps here sort keys, so the order is checked on the text).
-#[track_caller]
-fn assert_key_order(text: &str, from: &str, keys: &[&str]) {
-    let mut at = text.find(from).unwrap_or_else(|| panic!("{from} not in {text}"));
-    for k in keys {
-        let needle = format!("\"{k}\": ");
-        match text[at..].find(&needle) {
-            Some(i) => at += i + needle.len(),
-            None => panic!("{k} is missing or out of Docker's order {keys:?} in:\n{text}"),
-        }
-    }
 }
 
 /// Until `n` clients follow `GET /events` (`docker info`'s NEventsListener).
@@ -270,27 +256,7 @@ fn docker_ps_inspect_stop_start_rm_and_events() {
     assert_eq!(c["State"]["Status"], "running");
     assert_eq!(c["HostConfig"]["NetworkMode"], "app");
     let ep = &c["NetworkSettings"]["Networks"]["app"];
-    assert_key_order(
-        &text.stdout,
-        "\"app\": {",
-        &[
-            "IPAMConfig",
-            "Links",
-            "Aliases",
-            "MacAddress",
-            "DriverOpts",
-            "GwPriority",
-            "NetworkID",
-            "EndpointID",
-            "Gateway",
-            "IPAddress",
-            "IPPrefixLen",
-            "IPv6Gateway",
-            "GlobalIPv6Address",
-            "GlobalIPv6PrefixLen",
-            "DNSNames",
-        ],
-    );
+    assert_key_order(&text.stdout, "\"app\": {", &DOCKER_ENDPOINT_KEYS);
     assert_key_order(
         &text.stdout,
         "[",

@@ -2,7 +2,7 @@
 //! user sees it: `run` without `--`, /sys/class/net inside a container, and a
 //! hostname with a domain in /etc/hosts.
 
-use netctl_tests::{Out, Sandbox};
+use netctl_tests::{assert_key_order, Out, Sandbox, DOCKER_ENDPOINT_KEYS};
 use serde_json::Value;
 
 #[test]
@@ -51,39 +51,6 @@ fn raw(sb: &Sandbox, path: &str) -> String {
     sb.sh(&format!("curl -s --unix-socket /run/netctl/netctl.sock http://localhost{path}")).ok().stdout
 }
 
-/// Asserts that `keys` come in this order in `text` after `from` (compact or
-/// indented JSON alike), with no other key of `keys`' object between them.
-#[track_caller]
-fn assert_key_order(text: &str, from: &str, keys: &[&str]) {
-    let mut at = text.find(from).unwrap_or_else(|| panic!("{from} not in {text}"));
-    for k in keys {
-        let needle = format!("\"{k}\":");
-        match text[at..].find(&needle) {
-            Some(i) => at += i + needle.len(),
-            None => panic!("{k} is missing or out of Docker's order {keys:?} in:\n{text}"),
-        }
-    }
-}
-
-/// Docker 28's `EndpointSettings`, in its order (moby api/types/network/endpoint.go).
-const ENDPOINT_KEYS: [&str; 15] = [
-    "IPAMConfig",
-    "Links",
-    "Aliases",
-    "MacAddress",
-    "DriverOpts",
-    "GwPriority",
-    "NetworkID",
-    "EndpointID",
-    "Gateway",
-    "IPAddress",
-    "IPPrefixLen",
-    "IPv6Gateway",
-    "GlobalIPv6Address",
-    "GlobalIPv6PrefixLen",
-    "DNSNames",
-];
-
 #[test]
 fn an_endpoint_has_dockers_keys_in_dockers_order_with_ipam_config_links_and_dns_names() {
     let sb = Sandbox::new();
@@ -100,12 +67,12 @@ fn an_endpoint_has_dockers_keys_in_dockers_order_with_ipam_config_links_and_dns_
 
     // netctl's own API, its CLI and Docker's API: the same keys in the same order.
     let native = raw(&sb, "/v1/containers/web1");
-    assert_key_order(&native, "\"app\":{", &ENDPOINT_KEYS);
+    assert_key_order(&native, "\"app\":{", &DOCKER_ENDPOINT_KEYS);
     assert_key_order(&native, "\"DNSNames\":", &["Interface"]);
     let cli = sb.netctl("inspect web1").ok();
-    assert_key_order(&cli.stdout, "\"app\": {", &ENDPOINT_KEYS);
+    assert_key_order(&cli.stdout, "\"app\": {", &DOCKER_ENDPOINT_KEYS);
     let docker_text = docker(&sb, "inspect web1").ok();
-    assert_key_order(&docker_text.stdout, "\"app\": {", &ENDPOINT_KEYS);
+    assert_key_order(&docker_text.stdout, "\"app\": {", &DOCKER_ENDPOINT_KEYS);
     assert!(!docker_text.stdout.contains("\"Interface\""), "netctl's own key stays out of Docker's API");
 
     for (who, doc) in [("netctl", cli.json()), ("docker", docker_text.json())] {

@@ -123,25 +123,15 @@ async fn configure_inside(
 }
 
 /// IPv6 on the container's interface only (the namespace's default is off, see
-/// netns::create_pinned_netns), without what makes each join cost every other port
-/// of the bridge: no duplicate address detection (the daemon's addresses are unique,
-/// and are added with NODAD too), no router solicitations, no autoconfiguration
-/// from router advertisements. Written in the container's namespace, where its
-/// /proc/sys/net is.
+/// netns::create_pinned_netns), quiet (sysctl::QUIET_IPV6; its addresses are added
+/// with NODAD too), for an interface not born with it: written in the container's
+/// namespace, where its /proc/sys/net is.
 async fn enable_ipv6_inside(netns: &impl AsFd, ifname: &str) -> Result<()> {
     let dir = format!("/proc/sys/net/ipv6/conf/{ifname}");
     crate::netns::run_in_netns_async(netns, move || {
-        crate::sysctl::write_all(
-            &dir,
-            &[
-                ("accept_dad", "0"),
-                ("dad_transmits", "0"),
-                ("router_solicitations", "0"),
-                ("accept_ra", "0"),
-                ("autoconf", "0"),
-                ("disable_ipv6", "0"),
-            ],
-        )
+        let dirfd = crate::sysctl::open_dir(&dir)?;
+        crate::sysctl::write_all_at(&dirfd, &dir, &crate::sysctl::QUIET_IPV6)?;
+        crate::sysctl::write_all_at(&dirfd, &dir, &[("disable_ipv6", "0")])
     })
     .await
 }

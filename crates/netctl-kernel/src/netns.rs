@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -132,11 +132,7 @@ pub async fn create_pinned_netns(name: &str) -> Result<PathBuf> {
     match made {
         Ok(switch) => {
             if let (Some(switch), Some(key)) = (switch, File::open(&pin).ok().and_then(|f| netns_key(&f))) {
-                IPV6_SWITCHES
-                    .lock()
-                    .expect("not poisoned")
-                    .get_or_insert_with(HashMap::new)
-                    .insert(key, switch);
+                IPV6_SWITCHES.lock().expect("not poisoned").insert(key, switch);
             }
             Ok(pin)
         }
@@ -154,7 +150,7 @@ pub async fn create_pinned_netns(name: &str) -> Result<PathBuf> {
 /// (sysctl.rs says why that costs). A namespace of another runtime, or one made
 /// before a restart or renamed since, has none here and gets its interface's
 /// settings written instead.
-static IPV6_SWITCHES: Mutex<Option<HashMap<(u64, u64), File>>> = Mutex::new(None);
+static IPV6_SWITCHES: LazyLock<Mutex<HashMap<(u64, u64), File>>> = LazyLock::new(Mutex::default);
 
 /// A namespace's identity: nsfs device and inode of a file of it.
 fn netns_key(ns: &impl AsFd) -> Option<(u64, u64)> {
@@ -166,15 +162,15 @@ fn netns_key(ns: &impl AsFd) -> Option<(u64, u64)> {
 /// did. The switch is turned back (IPv6 off for later interfaces) whatever `make`
 /// returned.
 pub async fn with_ipv6_born<T>(ns: &impl AsFd, make: impl std::future::Future<Output = T>) -> (T, bool) {
+    let Some(key) = netns_key(ns) else { return (make.await, false) };
     let flip = |on: bool| -> bool {
-        let Some(key) = netns_key(ns) else { return false };
         let mut switches = IPV6_SWITCHES.lock().expect("not poisoned");
-        let Some(file) = switches.get_or_insert_with(HashMap::new).get_mut(&key) else { return false };
+        let Some(file) = switches.get(&key) else { return false };
         // At offset 0: a sysctl ignores writes past it (kernel.sysctl_writes_strict).
         let ok = file.write_at(if on { b"0" } else { b"1" }, 0).is_ok_and(|n| n == 1);
         if !ok {
             // A namespace gone, its identity reused: forget it.
-            switches.as_mut().expect("made above").remove(&key);
+            switches.remove(&key);
         }
         ok
     };
@@ -198,23 +194,10 @@ fn make_and_pin(target: &Path) -> Result<Option<File>> {
     // would flood DAD, router solicitations and MLD to every other port. When it
     // does get it, it is quiet (no DAD, router solicitations or autoconfiguration).
     let switch = crate::sysctl::open_dir("/proc/sys/net/ipv6/conf/default").ok().and_then(|dir| {
-        let quiet = [
-            ("accept_dad", "0"),
-            ("dad_transmits", "0"),
-            ("router_solicitations", "0"),
-            ("accept_ra", "0"),
-            ("autoconf", "0"),
-            ("disable_ipv6", "1"),
-        ];
-        crate::sysctl::write_all_at(&dir, "/proc/sys/net/ipv6/conf/default", &quiet).ok()?;
-        let fd = nix::fcntl::openat(
-            dir.as_fd(),
-            "disable_ipv6",
-            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()?;
-        Some(File::from(fd))
+        let default = "/proc/sys/net/ipv6/conf/default";
+        crate::sysctl::write_all_at(&dir, default, &crate::sysctl::QUIET_IPV6).ok()?;
+        crate::sysctl::write_all_at(&dir, default, &[("disable_ipv6", "1")]).ok()?;
+        crate::sysctl::open_at(&dir, "disable_ipv6").ok()
     });
     mount(Some("/proc/thread-self/ns/net"), target, Some("none"), MsFlags::MS_BIND, None::<&str>)
         .map_err(errno(format!("pin network namespace at {}", target.display())))?;
@@ -224,9 +207,7 @@ fn make_and_pin(target: &Path) -> Result<Option<File>> {
 /// Unpins a namespace; it is freed once no process is left in it. Ok if absent.
 pub fn remove_pinned_netns(pin: &Path) -> Result<()> {
     if let Some(key) = File::open(pin).ok().and_then(|f| netns_key(&f)) {
-        if let Some(switches) = IPV6_SWITCHES.lock().expect("not poisoned").as_mut() {
-            switches.remove(&key);
-        }
+        IPV6_SWITCHES.lock().expect("not poisoned").remove(&key);
     }
     match umount2(pin, MntFlags::MNT_DETACH) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}

@@ -29,19 +29,30 @@ pub fn open_dir(dir: &str) -> Result<OwnedFd> {
         .map_err(errno(format!("open {dir}")))
 }
 
-/// Writes each `(key, value)` into the files of directory `dir`, in order.
-pub fn write_all(dir: &str, settings: &[(&str, &str)]) -> Result<()> {
-    write_all_at(&open_dir(dir)?, dir, settings)
+/// IPv6 on an interface without what each join would flood to every other port
+/// of its bridge: duplicate address detection (the daemon's addresses are unique),
+/// router solicitations, autoconfiguration from router advertisements. Written on
+/// an interface, or as a namespace's defaults (netns::create_pinned_netns).
+pub const QUIET_IPV6: [(&str, &str); 5] = [
+    ("accept_dad", "0"),
+    ("dad_transmits", "0"),
+    ("router_solicitations", "0"),
+    ("accept_ra", "0"),
+    ("autoconf", "0"),
+];
+
+/// Opens `key` (a file; it may have a directory, `veth1/disable_ipv6`) relative to
+/// the open directory `dirfd`, for writing.
+pub fn open_at(dirfd: &impl AsFd, key: &str) -> nix::Result<std::fs::File> {
+    openat(dirfd.as_fd(), key, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map(std::fs::File::from)
 }
 
-/// Writes each `(key, value)` (a key may have a directory, `veth1/disable_ipv6`)
-/// relative to the open directory `dirfd`, named `dir` in errors.
+/// Writes each `(key, value)` relative to the open directory `dirfd`, named `dir`
+/// in errors.
 pub fn write_all_at(dirfd: &impl AsFd, dir: &str, settings: &[(&str, &str)]) -> Result<()> {
     for (key, value) in settings {
         let op = || format!("set {dir}/{key} = {value}");
-        let fd = openat(dirfd.as_fd(), *key, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(errno(op()))?;
-        let mut file = std::fs::File::from(fd);
+        let mut file = open_at(dirfd, key).map_err(errno(op()))?;
         file.write_all(value.as_bytes()).map_err(|e| KernelError::io(op(), e))?;
     }
     Ok(())
