@@ -317,6 +317,7 @@ impl Daemon {
             options: BTreeMap::new(),
             labels: BTreeMap::new(),
             builtin: true,
+            vni: None,
         };
         self.networks_store.save(&net.id, &net)?;
         tracing::info!(bridge = %net.bridge, subnet = %subnet, "default network created");

@@ -18,6 +18,9 @@ use crate::options::{
 use crate::{id, ModelError};
 
 pub const BRIDGE_DRIVER: &str = "bridge";
+/// A network of the cluster (`[cluster]` in netctl.toml): the same network on every
+/// host, carried between hosts by VXLAN.
+pub const OVERLAY_DRIVER: &str = "overlay";
 /// Name of the built-in network every host has, as Docker's `bridge` (docker0).
 pub const DEFAULT_NETWORK: &str = "bridge";
 /// Names `netctl run --net` gives a meaning of their own; no network may take them.
@@ -83,11 +86,24 @@ pub struct Network {
     /// True for the default `bridge` network, which cannot be removed.
     #[serde(default)]
     pub builtin: bool,
+    /// The VXLAN network identifier of an overlay network (same on every host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }
 
 impl Network {
     pub fn short_id(&self) -> &str {
         id::short_id(&self.id)
+    }
+
+    /// An overlay network: it exists on every host of the cluster.
+    pub fn is_overlay(&self) -> bool {
+        self.driver == OVERLAY_DRIVER
+    }
+
+    /// The VXLAN device of an overlay network on each host: `vx-` and 12 hex of the id.
+    pub fn vxlan_device(&self) -> String {
+        format!("vx-{}", self.short_id())
     }
 
     /// Docker's default bridge device name for a user network: `br-` and 12 hex of the id.
@@ -119,7 +135,7 @@ impl Network {
             name: self.name.clone(),
             id: self.id.clone(),
             created: self.created,
-            scope: "local".into(),
+            scope: if self.is_overlay() { "global" } else { "local" }.into(),
             driver: self.driver.clone(),
             enable_ipv4: self.subnets.iter().any(|s| s.subnet.is_ipv4()),
             enable_ipv6: self.enable_ipv6,
@@ -178,6 +194,8 @@ fn aux_addresses(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkSpec {
     pub name: String,
+    /// `bridge` or `overlay`.
+    pub driver: String,
     pub subnets: Vec<SubnetConfig>,
     pub internal: bool,
     pub attachable: bool,
@@ -198,12 +216,17 @@ impl NetworkSpec {
             )));
         }
         let driver = req.driver.as_deref().unwrap_or(BRIDGE_DRIVER);
-        if driver != BRIDGE_DRIVER {
+        if driver != BRIDGE_DRIVER && driver != OVERLAY_DRIVER {
             return Err(ModelError::invalid(format!(
-                "driver {driver:?} is not supported: netctl has only the \"bridge\" driver"
+                "driver {driver:?} is not supported: netctl has the \"bridge\" and \"overlay\" drivers"
             )));
         }
         let bridge_options = BridgeOptions::parse(&req.options)?;
+        if driver == OVERLAY_DRIVER && bridge_options.bridge_name.is_some() {
+            return Err(ModelError::invalid(format!(
+                "option {OPT_BRIDGE_NAME} is not for overlay networks: their bridge is br-<id> on every host"
+            )));
+        }
         for key in req.labels.keys() {
             if key.is_empty() {
                 return Err(ModelError::invalid("label with an empty key"));
@@ -263,6 +286,7 @@ impl NetworkSpec {
         }
         Ok(Self {
             name: req.name.clone(),
+            driver: driver.to_string(),
             subnets,
             internal: req.internal,
             attachable: req.attachable,
@@ -294,7 +318,7 @@ impl NetworkSpec {
             id,
             name: self.name,
             created,
-            driver: BRIDGE_DRIVER.into(),
+            driver: self.driver,
             bridge,
             mtu: self.bridge_options.mtu.unwrap_or(default_mtu),
             subnets,
@@ -306,6 +330,7 @@ impl NetworkSpec {
             options: self.options,
             labels: self.labels,
             builtin: false,
+            vni: None,
         }
     }
 }
@@ -369,8 +394,10 @@ mod tests {
         assert!(NetworkSpec::from_request(&req("a/b")).is_err());
         assert!(matches!(NetworkSpec::from_request(&req("host")), Err(ModelError::Conflict(_))));
         let mut r = req("n");
+        r.driver = Some("macvlan".into());
+        assert!(NetworkSpec::from_request(&r).unwrap_err().to_string().contains("\"overlay\""));
         r.driver = Some("overlay".into());
-        assert!(NetworkSpec::from_request(&r).unwrap_err().to_string().contains("overlay"));
+        assert_eq!(NetworkSpec::from_request(&r).unwrap().driver, "overlay");
         let mut r = with_subnet("n", "10.5.0.0/24", None, None);
         r.ipam
             .as_mut()
