@@ -433,23 +433,52 @@ fn the_overlay_mtu_follows_the_underlay_device() {
     assert_eq!(mtu("fd77::1").unwrap(), 8930, "70 bytes over IPv6");
     let err = mtu("192.0.2.1").unwrap_err().to_string();
     assert!(err.contains("no device has the address 192.0.2.1"), "{err}");
+}
 
-    // A device over an IPv6 underlay.
-    on_host(&sb, H1, |nl| async move {
-        nl.create_bridge(&BridgeSpec { name: "br-a", mtu: 8930, addresses: &[], network_id: "neta" }).await?;
-        nl.create_vxlan(&VxlanSpec {
+#[test]
+fn an_ipv6_underlay_carries_the_overlay_too() {
+    let sb = Sandbox::new();
+    two_hosts(&sb);
+    sb.sh("ip -n h1 addr add fd77::1/64 dev u1 nodad && ip -n h2 addr add fd77::2/64 dev u2 nodad").ok();
+    let h1 = Host { ns: "h1", underlay: "fd77::1" };
+    let h2 = Host { ns: "h2", underlay: "fd77::2" };
+    let mtu = make_network(&sb, h1, A);
+    assert_eq!(mtu, 1430);
+    assert_eq!(make_network(&sb, h2, A), 1430);
+    let vx = link(&sb, h1, "vx-a");
+    assert_eq!(vx["linkinfo"]["info_data"]["local6"], "fd77::1", "{vx}");
+    assert_eq!(vx["mtu"], 1430, "{vx}");
+    // Read back as it was made: a restarted daemon leaves it alone.
+    let repair = on_host(&sb, h1, move |nl| async move {
+        nl.ensure_vxlan(&VxlanSpec {
             name: "vx-a",
-            vni: 4096,
-            local: "fd77::1".parse().unwrap(),
+            vni: A.vni,
+            local: h1.ip(),
             port: 4789,
-            mtu: 8930,
+            mtu: 1430,
             bridge: "br-a",
             network_id: "neta",
         })
         .await
     })
-    .expect("vxlan over IPv6");
-    let vx = link(&sb, H1, "vx-a");
-    assert_eq!(vx["linkinfo"]["info_data"]["local6"], "fd77::1", "{vx}");
-    assert_eq!(vx["mtu"], 8930, "{vx}");
+    .expect("ensure_vxlan");
+    assert!(repair.is_noop(), "{repair:?}");
+    let c1 = ctr("c1", h1, A, 2, "10.200.0.2", "fd00:200::2");
+    let c2 = ctr("c2", h2, A, 3, "10.200.0.3", "fd00:200::3");
+    container(&sb, c1, mtu);
+    container(&sb, c2, mtu);
+    add_remote(&sb, h1, c2);
+    add_remote(&sb, h2, c1);
+    ping(&sb, c1, c2.ip4).ok();
+    ping(&sb, c2, c1.ip6).ok();
+    sb.sh(&format!("ip netns exec c1 ping -c 1 -W 1 -M do -s {} {}", mtu - 28, c2.ip4)).ok();
+    let entries = fdb(&sb, h1, "vx-a");
+    assert!(
+        entries.iter().any(|e| e["mac"] == c2.mac_str().as_str() && e["dst"] == "fd77::2"),
+        "{entries:?}"
+    );
+    assert_eq!(remote_endpoints(&sb, h1, "vx-a"), vec![(c2.mac, h2.ip())]);
+    remove_remote(&sb, h1, c2);
+    assert!(remote_endpoints(&sb, h1, "vx-a").is_empty());
+    ping(&sb, c1, c2.ip4).fail();
 }
