@@ -316,7 +316,9 @@ impl Netlink {
             .collect())
     }
 
-    async fn vxlan_index(&self, vxlan: &str, op: impl FnOnce() -> String) -> Result<Option<VxlanState>> {
+    /// The link named `vxlan` if it is a VXLAN device, None if there is no such
+    /// link, an error if it is a device of another kind.
+    async fn vxlan_link(&self, vxlan: &str, op: impl FnOnce() -> String) -> Result<Option<VxlanState>> {
         match self.vxlan_state(vxlan).await? {
             Some(st) if st.kind == Some(InfoKind::Vxlan) => Ok(Some(st)),
             Some(_) => Err(not_there(op(), &format!("{vxlan} is not a VXLAN device"))),
@@ -337,7 +339,7 @@ impl Netlink {
     ) -> Result<()> {
         let mac_s = mac_string(&mac);
         let op = || format!("add remote endpoint {mac_s} via {underlay} to {vxlan}");
-        let st = self.vxlan_index(vxlan, op).await?.ok_or_else(|| not_there(op(), "no such VXLAN device"))?;
+        let st = self.vxlan_link(vxlan, op).await?.ok_or_else(|| not_there(op(), "no such VXLAN device"))?;
         let neigh = self.handle.neighbours();
         neigh
             .add_bridge(st.index, &mac)
@@ -385,7 +387,7 @@ impl Netlink {
     ) -> Result<()> {
         let mac_s = mac_string(&mac);
         let op = || format!("remove remote endpoint {mac_s} via {underlay} from {vxlan}");
-        let Some(st) = self.vxlan_index(vxlan, op).await? else {
+        let Some(st) = self.vxlan_link(vxlan, op).await? else {
             return Ok(());
         };
         if !ips.is_empty() {
@@ -458,7 +460,7 @@ impl Netlink {
     /// (MAC, underlay address): what add_remote_endpoint programmed, for the
     /// daemon to compare with etcd at start. Empty if there is no such device.
     pub async fn remote_endpoints(&self, vxlan: &str) -> Result<Vec<([u8; 6], IpAddr)>> {
-        let Some(st) = self.vxlan_index(vxlan, || format!("list remote endpoints of {vxlan}")).await? else {
+        let Some(st) = self.vxlan_link(vxlan, || format!("list remote endpoints of {vxlan}")).await? else {
             return Ok(Vec::new());
         };
         let mut stream = self.handle.neighbours().get().set_address_family(AddressFamily::Bridge).execute();
