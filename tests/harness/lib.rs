@@ -191,6 +191,18 @@ impl Sandbox {
         }
     }
 
+    /// The sandbox's network namespace, for a thread of the test to setns into
+    /// (to run netctl-kernel's API there).
+    pub fn netns_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.pid))
+    }
+
+    /// The namespace that `ip netns add NAME` made inside the sandbox, seen from
+    /// outside through the sandbox's mount namespace.
+    pub fn inner_netns_path(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root/run/netns/{name}", self.pid))
+    }
+
     /// A machine "outside": namespace `outside` at 198.51.100.2, routed to this
     /// host at 198.51.100.1, as another host on the LAN would be.
     pub fn add_outside_host(&self) {

@@ -14,12 +14,14 @@ pub mod netns;
 mod nft_netlink;
 mod routes;
 mod sysctl;
+mod vxlan;
 
 pub use bridge::{BridgeRepair, BridgeSpec, OWNER_MARKER_PREFIX};
 pub use endpoint::EndpointSpec;
 pub use error::KernelError;
 pub use links::LinkInfo;
 pub use netlink::Netlink;
+pub use vxlan::{VxlanRepair, VxlanSpec, VXLAN_OVERHEAD_IPV4, VXLAN_OVERHEAD_IPV6};
 
 /// The link group of the host ends of netctl's veths (`ip link show group 28259`):
 /// the firewall's `table bridge netctl` matches ports by it.

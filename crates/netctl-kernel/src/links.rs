@@ -93,6 +93,22 @@ impl Netlink {
         }
     }
 
+    pub async fn link_by_index(&self, index: u32) -> Result<Option<LinkInfo>> {
+        let mut stream = self.handle.link().get().match_index(index).execute();
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(Some(LinkInfo::from_message(msg))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                let err = KernelError::netlink(format!("look up link {index}"), e);
+                if err.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     /// Deletes a link by name; Ok(false) if there was none.
     pub async fn delete_link(&self, name: &str) -> Result<bool> {
         let Some(link) = self.link_by_name(name).await? else {
