@@ -166,11 +166,14 @@ impl Daemon {
         };
         // Every address is reserved and every name in the record before the intent.
         for (net, join) in &joins {
-            match self.plan_endpoint(&mut registry, &c, net, join.clone()) {
+            match self.plan_endpoint_claimed(&mut registry, &c, net, join.clone()).await {
                 Ok(ep) => c.endpoints.push(ep),
                 Err(e) => {
                     for ep in &c.endpoints {
-                        registry.address_book(&ep.network_id).release(ep.ipv4.expect("planned").ip());
+                        self.release_planned(&mut registry, ep);
+                        if registry.network(&ep.network_id).is_some_and(|n| n.is_overlay()) {
+                            self.release_in_cluster(ep).await;
+                        }
                     }
                     return Err(e);
                 }

@@ -27,6 +27,46 @@ pub struct Config {
     pub cgroup_parent: String,
     pub network: NetworkConfig,
     pub dns: DnsConfig,
+    /// Hosts naming the same etcd form a cluster with overlay networks.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`: the etcd this host shares with the others, and the address its
+/// VXLAN traffic comes from. Absent: a host of its own (bridge networks only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// etcd's client URLs, e.g. ["http://10.0.0.5:2379"] (https:// with `ca`).
+    pub etcd: Vec<String>,
+    /// This host's underlay address: other hosts send its containers' VXLAN
+    /// packets there.
+    pub advertise: std::net::IpAddr,
+    /// Seconds this host's endpoints outlive it in the cluster when it dies.
+    #[serde(default = "default_ttl")]
+    pub ttl: u64,
+    /// VXLAN's UDP port on every host.
+    #[serde(default = "default_vxlan_port")]
+    pub vxlan_port: u16,
+    /// Where overlay networks' subnets come from when `--subnet` is not given.
+    #[serde(default = "default_overlay_pools")]
+    pub overlay_address_pools: Vec<AddressPool>,
+    /// etcd's CA (PEM), for https:// endpoints.
+    pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for etcd's `--client-cert-auth`.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+fn default_ttl() -> u64 {
+    10
+}
+
+fn default_vxlan_port() -> u16 {
+    4789
+}
+
+fn default_overlay_pools() -> Vec<AddressPool> {
+    vec![AddressPool { base: "10.200.0.0/14".parse().expect("static"), size: 24 }]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +126,7 @@ impl Default for Config {
             cgroup_parent: "netctl".into(),
             network: NetworkConfig::default(),
             dns: DnsConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -133,6 +174,34 @@ impl Config {
         }
         for pool in &net.default_address_pools {
             pool.validate()?;
+        }
+        if let Some(c) = &self.cluster {
+            if c.etcd.is_empty() {
+                bail!("cluster.etcd must name at least one etcd endpoint, e.g. [\"http://10.0.0.5:2379\"]");
+            }
+            for url in &c.etcd {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("cluster.etcd: {url:?} is not an http:// or https:// URL");
+                }
+            }
+            if c.ttl < 2 {
+                bail!("cluster.ttl must be at least 2 seconds");
+            }
+            if c.advertise.is_unspecified() || c.advertise.is_loopback() {
+                bail!(
+                    "cluster.advertise must be this host's address on the network between the hosts, not {}",
+                    c.advertise
+                );
+            }
+            if c.cert.is_some() != c.key.is_some() {
+                bail!("cluster.cert and cluster.key go together");
+            }
+            if c.overlay_address_pools.is_empty() {
+                bail!("cluster.overlay_address_pools must not be empty");
+            }
+            for pool in &c.overlay_address_pools {
+                pool.validate()?;
+            }
         }
         Ok(())
     }
@@ -185,6 +254,31 @@ mod tests {
         let c: Config = toml::from_str("[dns]\nforward_single_label = false\n").unwrap();
         assert!(!c.dns.forward_single_label);
         assert!(toml::from_str::<Config>("[dns]\nforward_single_label = \"no\"\n").is_err());
+    }
+
+    #[test]
+    fn cluster_section() {
+        assert!(Config::default().cluster.is_none());
+        let c: Config = toml::from_str(
+            "[cluster]\netcd = [\"http://192.168.77.100:2379\"]\nadvertise = \"192.168.77.1\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let cl = c.cluster.unwrap();
+        assert_eq!((cl.ttl, cl.vxlan_port), (10, 4789));
+        for bad in [
+            "[cluster]\netcd = []\nadvertise = \"192.168.77.1\"\n",
+            "[cluster]\netcd = [\"192.168.77.100:2379\"]\nadvertise = \"192.168.77.1\"\n",
+            "[cluster]\netcd = [\"http://e:2379\"]\nadvertise = \"127.0.0.1\"\n",
+            "[cluster]\netcd = [\"http://e:2379\"]\nadvertise = \"192.168.77.1\"\nttl = 1\n",
+        ] {
+            let c: Config = toml::from_str(bad).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        assert!(
+            toml::from_str::<Config>("[cluster]\netcd = [\"http://e:2379\"]\n").is_err(),
+            "advertise is required"
+        );
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Daemon {
         }
         // Every name the change will make is in the record before it makes any.
         if let (Some(net), Some(join)) = (network.as_ref(), join) {
-            let ep = self.plan_endpoint(&mut registry, &c, net, join)?;
+            let ep = self.plan_endpoint_claimed(&mut registry, &c, net, join).await?;
             c.endpoints.push(ep);
         }
         let intent = match self.journal.begin("create", Direction::Adds, None, Some(&mut c)) {

@@ -37,11 +37,17 @@ pub struct Daemon {
     pub(crate) registry: Mutex<Registry>,
     /// Docker event messages of committed changes (`GET /events`).
     pub(crate) events: crate::events::Events,
+    /// This host's part in a cluster (`[cluster]`), if any.
+    pub(crate) cluster: Option<Arc<crate::cluster::ClusterService>>,
 }
 
 impl Daemon {
     /// Loads the stored state. Nothing in the kernel is touched yet: see `reconcile`.
-    pub fn load(config: Config, netlink: Netlink) -> Result<Self> {
+    pub fn load(
+        config: Config,
+        netlink: Netlink,
+        cluster: Option<Arc<crate::cluster::ClusterService>>,
+    ) -> Result<Self> {
         for root in [&config.data_root, &config.exec_root] {
             crate::store::tighten_permissions(root).map_err(|e| {
                 crate::error::DaemonError::Io(format!("make {} root's alone (0700/0600)", root.display()), e)
@@ -72,6 +78,7 @@ impl Daemon {
             firewall_applied: std::sync::Mutex::new(None),
             registry: Mutex::new(registry),
             events: crate::events::Events::default(),
+            cluster,
         })
     }
 

@@ -195,6 +195,9 @@ impl Daemon {
         for c in registry.containers() {
             self.put_container(&mut zone, registry, c);
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.put_all(&mut zone, registry);
+        }
         self.resolver.set_zone(zone);
         self.serve_wanted_listeners();
     }
@@ -491,7 +494,7 @@ pub type Listeners = std::sync::Mutex<ListenerTable>;
 
 /// A network's subnets as the zone takes them: reverse names inside are answered
 /// by the resolver, never forwarded.
-fn subnets(net: &Network) -> Vec<(IpAddr, u8)> {
+pub(crate) fn subnets(net: &Network) -> Vec<(IpAddr, u8)> {
     net.subnets.iter().map(|s| (s.subnet.network(), s.subnet.prefix())).collect()
 }
 

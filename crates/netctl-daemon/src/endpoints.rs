@@ -151,29 +151,10 @@ impl Daemon {
                 .into());
             }
         }
-        let book = registry.address_book(&net.id);
         // After a restart the search starts over and may hand out an address just freed.
-        let v6_may_be_reused = req.ip6.is_some() || !book.allocated_since_start(true);
-        let mut take = |subnet: &netctl_model::SubnetConfig, given: Option<IpAddr>| -> Result<IpNetwork> {
-            let ip = match given {
-                Some(ip) => {
-                    book.reserve(subnet, ip)?;
-                    ip
-                }
-                None => book.allocate(subnet)?,
-            };
-            Ok(IpNetwork::new(ip, subnet.subnet.prefix()).expect("prefix of its subnet"))
-        };
-        let ipv4 = v4.as_ref().map(|s| take(s, req.ip)).transpose()?;
-        let ipv6 = match v6.as_ref().map(|s| take(s, req.ip6)).transpose() {
-            Ok(a) => a,
-            Err(e) => {
-                if let Some(a) = ipv4 {
-                    registry.address_book(&net.id).release(a.ip());
-                }
-                return Err(e);
-            }
-        };
+        let v6_may_be_reused =
+            req.ip6.is_some() || !registry.address_book(&net.id).allocated_since_start(true);
+        let (ipv4, ipv6) = allocate_addresses(registry, net, req.ip, req.ip6)?;
         let endpoint_id = id::new_id();
         let mac = req.mac.unwrap_or_else(random_mac);
         let default_route = !net.internal && !c.endpoints.iter().any(|e| e.default_route);
@@ -193,6 +174,33 @@ impl Daemon {
             requested_ipv4: req.ip,
             requested_ipv6: req.ip6,
         })
+    }
+
+    /// `plan_endpoint`, and on an overlay network the claim of its addresses in the
+    /// cluster (published under this host's lease): every path that adds an
+    /// endpoint plans it here.
+    pub(crate) async fn plan_endpoint_claimed(
+        &self,
+        registry: &mut Registry,
+        c: &Container,
+        net: &Network,
+        req: JoinRequest,
+    ) -> Result<Endpoint> {
+        let ep = self.plan_endpoint(registry, c, net, req)?;
+        if net.is_overlay() {
+            return self.claim_in_cluster(registry, c, net, ep).await;
+        }
+        Ok(ep)
+    }
+
+    /// New addresses for a planned endpoint whose earlier ones another host holds.
+    pub(crate) fn plan_addresses(
+        &self,
+        registry: &mut Registry,
+        net: &Network,
+        ep: &Endpoint,
+    ) -> Result<(Option<IpNetwork>, Option<IpNetwork>)> {
+        allocate_addresses(registry, net, ep.requested_ipv4, ep.requested_ipv6)
     }
 
     /// Makes a planned endpoint in the kernel: the veth pair (host end marked as
@@ -254,6 +262,9 @@ impl Daemon {
         for addr in ep.ipv4.iter().chain(ep.ipv6.iter()) {
             registry.address_book(&ep.network_id).release(addr.ip());
         }
+        if registry.network(&ep.network_id).is_some_and(|n| n.is_overlay()) {
+            self.release_in_cluster(ep).await;
+        }
         Ok(())
     }
 
@@ -281,14 +292,15 @@ impl Daemon {
         join: JoinRequest,
     ) -> Result<()> {
         let inside = self.netlink_in(before).await?;
-        let ep = self.plan_endpoint(registry, before, net, join)?;
+        let ep = self.plan_endpoint_claimed(registry, before, net, join).await?;
         let mut c = before.clone();
         c.endpoints.push(ep.clone());
         let intent = match self.journal.begin("connect", Direction::Adds, Some(before), Some(&mut c)) {
             Ok(i) => i,
             Err(e) => {
-                for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
-                    registry.address_book(&net.id).release(a.ip());
+                self.release_planned(registry, &ep);
+                if net.is_overlay() {
+                    self.release_in_cluster(&ep).await;
                 }
                 return Err(e.into());
             }
@@ -422,4 +434,38 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// Addresses on `net`: the given ones reserved, the others allocated; none kept
+/// if either fails.
+fn allocate_addresses(
+    registry: &mut Registry,
+    net: &Network,
+    ip: Option<IpAddr>,
+    ip6: Option<IpAddr>,
+) -> Result<(Option<IpNetwork>, Option<IpNetwork>)> {
+    let v4 = net.subnets.iter().find(|s| s.subnet.is_ipv4()).cloned();
+    let v6 = net.subnets.iter().find(|s| !s.subnet.is_ipv4()).filter(|_| net.enable_ipv6).cloned();
+    let book = registry.address_book(&net.id);
+    let mut take = |subnet: &netctl_model::SubnetConfig, given: Option<IpAddr>| -> Result<IpNetwork> {
+        let ip = match given {
+            Some(ip) => {
+                book.reserve(subnet, ip)?;
+                ip
+            }
+            None => book.allocate(subnet)?,
+        };
+        Ok(IpNetwork::new(ip, subnet.subnet.prefix()).expect("prefix of its subnet"))
+    };
+    let ipv4 = v4.as_ref().map(|s| take(s, ip)).transpose()?;
+    let ipv6 = match v6.as_ref().map(|s| take(s, ip6)).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(a) = ipv4 {
+                registry.address_book(&net.id).release(a.ip());
+            }
+            return Err(e);
+        }
+    };
+    Ok((ipv4, ipv6))
 }

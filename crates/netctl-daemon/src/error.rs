@@ -21,6 +21,9 @@ pub enum DaemonError {
     /// What a teardown could not remove; the change itself went through.
     #[error("cannot remove all of {0}")]
     Teardown(String),
+    /// Something this host depends on does not answer (the cluster's etcd).
+    #[error("{0}")]
+    Unavailable(String),
     /// A failure injected by a failpoint (the crash tests' FAILPOINTS).
     #[error("injected failure at {0}")]
     Injected(String),

@@ -4,6 +4,7 @@
 mod api;
 mod attach;
 mod cgroups;
+mod cluster;
 mod config;
 mod containers;
 mod daemon;
@@ -21,6 +22,7 @@ mod logs;
 mod monitor;
 mod netns_links;
 mod networks;
+mod overlay;
 mod port_proxy;
 mod process;
 mod published;

@@ -24,6 +24,9 @@ impl Daemon {
         if registry.network_by_name(&spec.name).is_some() {
             return Err(conflict(format!("network with name {} already exists", spec.name)));
         }
+        if spec.driver == netctl_model::network::OVERLAY_DRIVER {
+            return self.create_overlay_network(&mut registry, spec).await;
+        }
         check_subnets_free(&registry, &spec.subnets)?;
         if let Some(bridge) = &spec.bridge_options.bridge_name {
             self.check_bridge_name_free(&registry, bridge).await?;
@@ -168,6 +171,9 @@ impl Daemon {
         let net = registry.find_network(key)?.clone();
         self.check_removable(&net)?;
         Self::check_unused(&registry, &net)?;
+        if net.is_overlay() {
+            return self.remove_overlay_network(&mut registry, &net).await;
+        }
         let leftover = self.uninstall_network(&net).await?;
         registry.remove_network(&net.id);
         tracing::info!(network = %net.name, id = %net.short_id(), "network removed");
@@ -260,6 +266,13 @@ impl Daemon {
         let mut deleted = Vec::new();
         for net in candidates {
             if self.check_removable(&net).is_err() || Self::check_unused(&registry, &net).is_err() {
+                continue;
+            }
+            if net.is_overlay() {
+                // In use on another host, or etcd away: kept.
+                if self.remove_overlay_network(&mut registry, &net).await.is_ok() {
+                    deleted.push(net.name);
+                }
                 continue;
             }
             let leftover = self.uninstall_network(&net).await?;

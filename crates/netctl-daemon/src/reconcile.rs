@@ -69,6 +69,8 @@ impl Daemon {
                 }
             }
         }
+        self.restore_overlays(&registry).await;
+        self.sweep_vxlans(&registry).await;
         self.refresh_dns(&registry);
         self.restore_published(&registry);
         // Always written at start: after a reboot or an `nft flush ruleset` the

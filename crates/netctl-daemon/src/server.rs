@@ -41,11 +41,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let netlink = Netlink::connect().context("cannot talk to the kernel over netlink")?;
-    let daemon = Arc::new(Daemon::load(config.clone(), netlink).context("cannot load state")?);
+    let cluster = match &config.cluster {
+        Some(c) => Some(
+            crate::cluster::ClusterService::connect(c, &config.data_root)
+                .await
+                .context("cannot set up the cluster ([cluster] in netctl.toml)")?,
+        ),
+        None => None,
+    };
+    let daemon =
+        Arc::new(Daemon::load(config.clone(), netlink, cluster.clone()).context("cannot load state")?);
     daemon.load_upstreams();
     // Returns once every listener serves the whole zone (dns.rs: listeners are
     // bound at start but served only after the first zone is in place).
     daemon.reconcile().await.context("reconcile at start failed")?;
+
+    if let Some(cluster) = &cluster {
+        // Other hosts' names before READY when etcd answers soon; else the agent
+        // catches up once it does (local names and containers work meanwhile).
+        let first = async {
+            let mut status = cluster.session.subscribe();
+            let _ = status.wait_for(|s| s.connected).await;
+            crate::cluster::sync_once(&daemon, cluster).await
+        };
+        match tokio::time::timeout(Duration::from_secs(3), first).await {
+            Ok(Ok(_)) => tracing::info!("cluster: in sync before ready"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cluster: not in sync at start; will catch up"),
+            Err(_) => {
+                tracing::warn!(etcd = %cluster.session.endpoints(), "cluster: etcd did not answer at start; will catch up")
+            }
+        }
+        tokio::spawn(crate::cluster::agent(daemon.clone()));
+    }
 
     let listener = bind_socket(&config.socket)?;
     let containers = daemon.registry.lock().await.containers().count();
@@ -58,6 +85,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = crate::api::router(daemon.clone());
     serve_api(listener, app, &daemon.events).await?;
 
+    if let Some(cluster) = &cluster {
+        // Not revoked: this host's keys outlive a restart shorter than the TTL.
+        cluster.session.stop();
+    }
     let _ = fs::remove_file(&config.socket);
     tracing::info!("netctld stopped; networks stay in place");
     Ok(())

@@ -34,6 +34,7 @@ impl From<DaemonError> for ApiError {
             DaemonError::Model(ModelError::NotFound(_)) => StatusCode::NOT_FOUND,
             DaemonError::Model(ModelError::Conflict(_)) => StatusCode::CONFLICT,
             DaemonError::Forbidden(_) => StatusCode::FORBIDDEN,
+            DaemonError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             DaemonError::Kernel(_)
             | DaemonError::Store(_)
             | DaemonError::Io(..)

@@ -82,6 +82,9 @@ pub struct Info {
     pub swarm: Swarm,
     pub default_address_pools: Vec<AddressPool>,
     pub warnings: Vec<String>,
+    /// netctl's own: this host's place in a cluster (`[cluster]`), if it has one.
+    #[serde(rename = "NetctlCluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -112,7 +112,11 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Json<Info> {
         driver: String::new(),
         plugins: Plugins {
             volume: Vec::new(),
-            network: vec!["bridge".into(), "host".into(), "null".into()],
+            network: if d.cluster.is_some() {
+                vec!["bridge".into(), "host".into(), "null".into(), "overlay".into()]
+            } else {
+                vec!["bridge".into(), "host".into(), "null".into()]
+            },
             authorization: None,
             log: vec!["json-file".into()],
         },
@@ -149,5 +153,6 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Json<Info> {
             .map(|p| AddressPool { base: p.base.to_string(), size: p.size })
             .collect(),
         warnings: Vec::new(),
+        cluster: d.cluster.as_ref().map(|c| c.status_line()),
     })
 }
