@@ -149,7 +149,14 @@ impl Session {
 }
 
 fn unreachable(options: &ClusterOptions, e: &etcd_client::Error) -> ClusterError {
-    ClusterError::Unreachable { endpoints: options.endpoints.join(", "), message: e.to_string() }
+    let message = match e {
+        etcd_client::Error::GRpcStatus(s) if s.message().contains("Timeout") => {
+            format!("no answer within {} s", options.request_timeout.as_secs_f32())
+        }
+        etcd_client::Error::GRpcStatus(s) => s.message().to_string(),
+        other => other.to_string(),
+    };
+    ClusterError::Unreachable { endpoints: options.endpoints.join(", "), message }
 }
 
 fn tls_options(tls: &TlsFiles) -> Result<TlsOptions> {
@@ -204,6 +211,15 @@ async fn keep_alive(
         };
         let (mut keeper, mut answers) = match client.clone().lease_keep_alive(id).await {
             Ok(pair) => pair,
+            // The first keep-alive's answer: etcd has no such lease (it expired).
+            Err(etcd_client::Error::LeaseKeepAliveError(m)) if m.contains("not found") => {
+                tracing::info!(
+                    lease = format!("{id:x}"),
+                    "cluster: the last lease expired; a new one is taken"
+                );
+                lease = None;
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: etcd unreachable; retrying");
                 set(false, lease, generation, fresh);

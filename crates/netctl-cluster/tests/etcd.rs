@@ -269,3 +269,17 @@ fn a_network_with_endpoints_is_not_removed_and_a_free_one_is() {
         assert!(err.to_string().contains("no longer exists"), "{err}");
     });
 }
+
+#[test]
+fn a_lease_etcd_no_longer_has_is_replaced_by_a_new_one() {
+    with_etcd(|url| async move {
+        let s = Session::start(options(&url, 5), Some(0x1234_5678)).await.unwrap();
+        let mut st = s.subscribe();
+        let st = tokio::time::timeout(Duration::from_secs(5), st.wait_for(|s| s.connected))
+            .await
+            .unwrap()
+            .unwrap()
+            .clone();
+        assert!(st.fresh_lease && st.lease != Some(0x1234_5678), "{st:?}");
+    });
+}
