@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netctl_cluster::{
-    ClaimOutcome, ClusterOptions, EndpointRecord, HostRecord, NetworkRecord, PublishedEndpoint, Session,
-    Snapshot, TlsFiles, WatchEvent,
+    ClaimOutcome, ClusterOptions, EndpointRecord, HostRecord, PublishedEndpoint, Session, Snapshot, TlsFiles,
+    WatchEvent,
 };
 use netctl_dns::zone::{EndpointNames, Zone};
 use netctl_model::container::{parse_mac, Container, Endpoint};
@@ -229,8 +229,9 @@ impl Daemon {
     }
 }
 
-/// Follows etcd for as long as the daemon runs.
-pub(crate) async fn agent(daemon: Arc<Daemon>) {
+/// Follows etcd for as long as the daemon runs; `synced`: the start's own sync
+/// (its revision and the status generation it was made in), followed first.
+pub(crate) async fn agent(daemon: Arc<Daemon>, mut synced: Option<(i64, u64)>) {
     let Some(cluster) = daemon.cluster.clone() else { return };
     let mut status = cluster.session.subscribe();
     loop {
@@ -238,15 +239,21 @@ pub(crate) async fn agent(daemon: Arc<Daemon>) {
             return;
         }
         let generation = status.borrow().generation;
-        match sync_once(&daemon, &cluster).await {
-            Ok(snapshot) => {
+        let done = match synced.take() {
+            Some((revision, g)) if g == generation => Ok(revision),
+            _ => sync_once(&daemon, &cluster).await.map(|snapshot| {
                 tracing::info!(
                     revision = snapshot.revision,
                     networks = snapshot.networks.len(),
                     endpoints = snapshot.endpoints.len(),
                     "cluster: in sync"
                 );
-                let follow = follow(&daemon, &cluster, snapshot.revision);
+                snapshot.revision
+            }),
+        };
+        match done {
+            Ok(revision) => {
+                let follow = follow(&daemon, &cluster, revision);
                 let lost = status.wait_for(|s| !s.connected || s.generation != generation);
                 tokio::select! {
                     r = follow => if let Err(e) = r { tracing::warn!(error = %e, "cluster: watch ended; reading everything again") },
@@ -286,7 +293,7 @@ pub(crate) async fn sync_once(daemon: &Daemon, cluster: &ClusterService) -> Resu
     for net in gone {
         daemon.drop_overlay_network(&mut registry, &net).await;
     }
-    republish_own(daemon, cluster, &registry, &snapshot).await?;
+    republish_own(cluster, &registry, &snapshot).await?;
     let wanted: BTreeMap<RemoteKey, EndpointRecord> = snapshot
         .endpoints
         .iter()
@@ -310,12 +317,7 @@ pub(crate) async fn sync_once(daemon: &Daemon, cluster: &ClusterService) -> Resu
 
 /// This host's endpoints in etcd as its registry has them: missing ones put back
 /// (under the current lease), ones of containers gone since removed.
-async fn republish_own(
-    daemon: &Daemon,
-    cluster: &ClusterService,
-    registry: &Registry,
-    snap: &Snapshot,
-) -> Result<()> {
+async fn republish_own(cluster: &ClusterService, registry: &Registry, snap: &Snapshot) -> Result<()> {
     let session = &cluster.session;
     let published: BTreeMap<(&str, &str), &PublishedEndpoint> = snap
         .endpoints
@@ -352,7 +354,6 @@ async fn republish_own(
             tracing::info!(container = %p.record.container_name, "cluster: unpublished an endpoint this host no longer has");
         }
     }
-    let _ = daemon;
     Ok(())
 }
 
@@ -486,9 +487,4 @@ impl Daemon {
 
 fn hostname() -> String {
     nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// A network record read from etcd, as this host keeps it.
-pub(crate) fn local_copy(rec: &NetworkRecord) -> Network {
-    rec.network.clone()
 }

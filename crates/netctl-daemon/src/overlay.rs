@@ -147,7 +147,7 @@ impl Daemon {
 
     /// A record seen in etcd: installed here if new; a record being removed changes nothing.
     pub(crate) async fn apply_network(&self, registry: &mut Registry, rec: &NetworkRecord) {
-        let net = crate::cluster::local_copy(rec);
+        let net = rec.network.clone();
         if registry.network(&net.id).is_some() {
             return;
         }

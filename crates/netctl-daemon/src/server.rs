@@ -61,17 +61,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // catches up once it does (local names and containers work meanwhile).
         let first = async {
             let mut status = cluster.session.subscribe();
-            let _ = status.wait_for(|s| s.connected).await;
-            crate::cluster::sync_once(&daemon, cluster).await
+            let generation = status.wait_for(|s| s.connected).await.map(|s| s.generation).unwrap_or_default();
+            crate::cluster::sync_once(&daemon, cluster).await.map(|snap| (snap.revision, generation))
         };
-        match tokio::time::timeout(Duration::from_secs(3), first).await {
-            Ok(Ok(_)) => tracing::info!("cluster: in sync before ready"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "cluster: not in sync at start; will catch up"),
-            Err(_) => {
-                tracing::warn!(etcd = %cluster.session.endpoints(), "cluster: etcd did not answer at start; will catch up")
+        let synced = match tokio::time::timeout(Duration::from_secs(3), first).await {
+            Ok(Ok(synced)) => {
+                tracing::info!(revision = synced.0, "cluster: in sync before ready");
+                Some(synced)
             }
-        }
-        tokio::spawn(crate::cluster::agent(daemon.clone()));
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cluster: not in sync at start; will catch up");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(etcd = %cluster.session.endpoints(), "cluster: etcd did not answer at start; will catch up");
+                None
+            }
+        };
+        tokio::spawn(crate::cluster::agent(daemon.clone(), synced));
     }
 
     let listener = bind_socket(&config.socket)?;
