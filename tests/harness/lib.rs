@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cluster;
+
 const SETUP: &str = r#"
 set -e
 for d in /run /var/lib/netctl /etc/netctl /etc/netns; do mount -t tmpfs tmpfs "$d"; done
@@ -155,6 +157,12 @@ impl Sandbox {
 
     /// Runs a shell script inside, with netctl and netctld on PATH.
     pub fn sh(&self, script: &str) -> Out {
+        self.sh_via(&[], script)
+    }
+
+    /// As `sh`, with the shell started by `via` (a command that runs its
+    /// arguments, e.g. an nsenter into a namespace made inside).
+    pub fn sh_via(&self, via: &[&str], script: &str) -> Out {
         let path =
             format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display());
         let mut cmd = Command::new("nsenter");
@@ -166,20 +174,9 @@ impl Sandbox {
             cmd.pre_exec(move || join_cgroup(procs.as_ref()));
         }
         let output = cmd
-            .args([
-                "--target",
-                &self.pid.to_string(),
-                "--cgroup",
-                "--net",
-                "--mount",
-                "--pid",
-                "--",
-                "env",
-                &format!("PATH={path}"),
-                "bash",
-                "-c",
-                script,
-            ])
+            .args(["--target", &self.pid.to_string(), "--cgroup", "--net", "--mount", "--pid", "--"])
+            .args(via)
+            .args(["env", &format!("PATH={path}"), "bash", "-c", script])
             .stdin(Stdio::null())
             .output()
             .expect("nsenter");
@@ -237,36 +234,17 @@ impl Sandbox {
     /// Starts netctld with `env` (e.g. `FAILPOINTS=create.netns=return`) and waits
     /// until it answers.
     pub fn start_daemon_env(&self, env: &str, flags: &str) {
-        self.sh(&format!(
-            "setsid env {env} netctld {flags} >>/run/netctld.log 2>&1 < /dev/null & echo $! > /run/netctld.pid"
-        ))
-        .ok();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.sh("netctl network ls -q").code == 0 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("netctld did not come up within 10 s; its log:\n{}", self.daemon_log());
+        daemon::start(&|s| self.sh(s), env, flags)
     }
 
     /// SIGTERM and wait; asserts a clean exit.
     pub fn stop_daemon(&self) {
-        let out = self.sh(
-            "pid=$(cat /run/netctld.pid); kill -TERM $pid; for i in $(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1",
-        );
-        assert!(out.code == 0, "netctld did not stop on SIGTERM; log:\n{}", self.daemon_log());
-        let log = self.daemon_log();
-        assert!(log.contains("netctld stopped"), "netctld did not shut down cleanly; log:\n{log}");
+        daemon::stop(&|s| self.sh(s))
     }
 
     /// kill -9, and wait until the process is gone.
     pub fn kill_daemon(&self) {
-        self.sh(
-            "pid=$(cat /run/netctld.pid); kill -9 $pid; while kill -0 $pid 2>/dev/null; do sleep 0.01; done",
-        )
-        .ok();
+        daemon::kill(&|s| self.sh(s))
     }
 
     pub fn restart_daemon(&self) {
@@ -275,7 +253,12 @@ impl Sandbox {
     }
 
     pub fn daemon_log(&self) -> String {
-        self.sh("cat /run/netctld.log 2>/dev/null").stdout
+        daemon::log(&|s| self.sh(s))
+    }
+
+    /// The sandbox's cgroup on the host, if the host has cgroup v2.
+    pub fn cgroup(&self) -> Option<&std::path::Path> {
+        self.cgroup.as_deref()
     }
 
     /// `ip -j link show` inside.
@@ -319,6 +302,48 @@ impl Drop for Sandbox {
         if let Some(dir) = &self.cgroup {
             remove_cgroup_tree(dir);
         }
+    }
+}
+
+/// netctld's life cycle, the same in a sandbox and in a cluster host (the same
+/// paths, each in its own /run): `sh` runs a script where the daemon lives.
+pub(crate) mod daemon {
+    use super::Out;
+    use std::time::{Duration, Instant};
+
+    pub type Sh<'a> = &'a dyn Fn(&str) -> Out;
+
+    pub fn start(sh: Sh, env: &str, flags: &str) {
+        sh(&format!(
+            "setsid env {env} netctld {flags} >>/run/netctld.log 2>&1 < /dev/null & echo $! > /run/netctld.pid"
+        ))
+        .ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if sh("netctl network ls -q").code == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("netctld did not come up within 10 s; its log:\n{}", log(sh));
+    }
+
+    pub fn stop(sh: Sh) {
+        let out = sh(
+            "pid=$(cat /run/netctld.pid); kill -TERM $pid; for i in $(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1",
+        );
+        assert!(out.code == 0, "netctld did not stop on SIGTERM; log:\n{}", log(sh));
+        let log = log(sh);
+        assert!(log.contains("netctld stopped"), "netctld did not shut down cleanly; log:\n{log}");
+    }
+
+    pub fn kill(sh: Sh) {
+        sh("pid=$(cat /run/netctld.pid); kill -9 $pid; while kill -0 $pid 2>/dev/null; do sleep 0.01; done")
+            .ok();
+    }
+
+    pub fn log(sh: Sh) -> String {
+        sh("cat /run/netctld.log 2>/dev/null").stdout
     }
 }
 
