@@ -19,8 +19,7 @@
 //!   192.168.77.<100+i>, with its data in the machine's /run/etcd/m<i>, kept across
 //!   stops so a restarted member comes back with its state.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -272,7 +271,7 @@ pub struct Host {
     /// The machine's cgroup2 mount, if any: the host's processes are in
     /// `<it>/host-<x>`, its containers' in `<it>/netctl-<x>`.
     cgroup_mount: Option<String>,
-    removed: Cell<bool>,
+    removed: AtomicBool,
 }
 
 impl Host {
@@ -302,7 +301,7 @@ impl Host {
             ))
             .ok();
         let init = out.trimmed().parse().unwrap_or_else(|_| panic!("host {name}'s init: {out:?}"));
-        Host { machine: machine.clone(), name, index, init, cgroup_mount, removed: Cell::new(false) }
+        Host { machine: machine.clone(), name, index, init, cgroup_mount, removed: AtomicBool::new(false) }
     }
 
     /// 192.168.77.<i>.
@@ -369,7 +368,7 @@ impl Host {
     /// killed at once, its underlay port and namespace are deleted, its cgroups
     /// removed. Its underlay address is unreachable from then on.
     pub fn remove(&self) {
-        self.removed.set(true);
+        self.removed.store(true, Ordering::Relaxed);
         let x = &self.name;
         let cgroups = match &self.cgroup_mount {
             Some(cg) => format!("{cg}/host-{x} {cg}/netctl-{x}"),
@@ -397,7 +396,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        if std::thread::panicking() && !self.removed.get() {
+        if std::thread::panicking() && !self.removed.load(Ordering::Relaxed) {
             eprintln!("---- netctld log of host {} ----\n{}", self.name, self.daemon_log());
         }
     }

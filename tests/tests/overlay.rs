@@ -13,7 +13,10 @@ fn cluster(hosts: usize, etcd_members: usize, ttl: u32) -> Machine {
     let m = Machine::with_hosts(hosts, etcd_members);
     for h in &m.hosts {
         // No upstream in the tests: single labels no container holds are NXDOMAIN here.
-        h.write_config(&format!("[dns]\nforward_single_label = false\n{}", h.cluster_section(&m.etcd, Some(ttl))));
+        h.write_config(&format!(
+            "[dns]\nforward_single_label = false\n{}",
+            h.cluster_section(&m.etcd, Some(ttl))
+        ));
         h.start_daemon();
     }
     m
@@ -31,10 +34,12 @@ fn dig_in(host: &Host, container: &str, name: &str) -> String {
 }
 
 fn ip_on(host: &Host, container: &str, net: &str) -> String {
-    host.netctl(&format!("inspect -f '{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}' {container}"))
-        .ok()
-        .trimmed()
-        .to_string()
+    host.netctl(&format!(
+        "inspect -f '{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}' {container}"
+    ))
+    .ok()
+    .trimmed()
+    .to_string()
 }
 
 #[track_caller]
@@ -55,12 +60,14 @@ fn containers_on_three_hosts_find_each_other_by_name_as_the_readme_says() {
     let (a, b, c) = (m.host("a"), m.host("b"), m.host("c"));
     a.netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").ok();
     for h in [a, b, c] {
-        let ls = h.netctl("network ls --filter driver=overlay --format '{{.Name}} {{.Driver}} {{.Scope}}'").ok();
+        let ls =
+            h.netctl("network ls --filter driver=overlay --format '{{.Name}} {{.Driver}} {{.Scope}}'").ok();
         assert_eq!(ls.trimmed(), "mesh overlay global", "host {}", h.name);
         assert!(h.netctl("info").ok().stdout.contains("(connected)"), "host {}", h.name);
     }
     // The README's example: redis on a, redis-cli on c.
-    a.netctl("run -d --name redis --net mesh -- redis-server --protected-mode no --save '' --appendonly no").ok();
+    a.netctl("run -d --name redis --net mesh -- redis-server --protected-mode no --save '' --appendonly no")
+        .ok();
     let pong = c.sh(
         "for i in $(seq 50); do out=$(netctl run --rm --net mesh -- redis-cli -h redis ping 2>&1) && [ \"$out\" = PONG ] && { echo $out; exit 0; }; sleep 0.1; done; echo \"$out\"; exit 1",
     );
@@ -106,7 +113,9 @@ fn containers_on_three_hosts_find_each_other_by_name_as_the_readme_says() {
     // network rm works from any host and everywhere; refused while any host has a
     // container on it.
     c.netctl("network rm other").ok();
-    wait_for("other gone on a", 5, || a.netctl("network ls -q --filter name=other").ok().trimmed().is_empty());
+    wait_for("other gone on a", 5, || {
+        a.netctl("network ls -q --filter name=other").ok().trimmed().is_empty()
+    });
     let busy = c.netctl("network rm mesh").fail();
     assert!(busy.stderr.contains("active endpoints"), "{}", busy.stderr);
 }
@@ -130,7 +139,9 @@ fn a_hundred_concurrent_connects_over_three_hosts_get_a_hundred_addresses() {
     let m = cluster(3, 1, 10);
     m.host("a").netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").ok();
     for h in &m.hosts {
-        wait_for("mesh everywhere", 5, || h.netctl("network ls -q --filter name=mesh").ok().trimmed().len() == 12);
+        wait_for("mesh everywhere", 5, || {
+            h.netctl("network ls -q --filter name=mesh").ok().trimmed().len() == 12
+        });
     }
     let counts = [34, 33, 33];
     std::thread::scope(|s| {
@@ -207,7 +218,9 @@ fn with_etcd_away_names_keep_answering_overlay_changes_fail_clearly_and_all_conv
     b.netctl("rm -f cache").ok();
     m.etcd.start_all();
     m.etcd.wait_healthy(&[0, 1, 2]);
-    wait_for("overlay connects work again", 20, || a.netctl("run -d --name late --net mesh -- sleep 1000").code == 0);
+    wait_for("overlay connects work again", 20, || {
+        a.netctl("run -d --name late --net mesh -- sleep 1000").code == 0
+    });
     wait_for("late on b", 5, || !dig_in(b, "db", "late").is_empty());
     wait_for("cache gone on a", 10, || dig_in(a, "probe", "cache").is_empty());
     let published = m.etcd.ctl("get --prefix --keys-only /netctl/v1/endpoints/").ok();
@@ -247,4 +260,54 @@ fn overlay_networks_need_a_cluster() {
     let out = a.netctl("network create -d overlay mesh").fail();
     assert!(out.stderr.contains("[cluster]"), "{}", out.stderr);
     assert!(a.netctl("info").ok().stdout.contains("Cluster: none"));
+}
+
+/// kill -9 of netctld at random instants of `run -d` on an overlay network: after
+/// each restart, what etcd publishes for the host is exactly what the host has (no
+/// endpoint lost, none left behind, no address held by nobody).
+#[test]
+fn kill_9_during_overlay_runs_leaves_etcd_as_the_host_is() {
+    let m = cluster(2, 1, 10);
+    let (a, b) = (m.host("a"), m.host("b"));
+    a.netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").ok();
+    b.netctl("run -d --name probe --net mesh -- sleep 1000").ok();
+    for cycle in 0..12 {
+        let delay_ms = 1 + fastrand_ms(cycle);
+        a.sh(&format!(
+            "netctl run -d --name c{cycle} --net mesh -- sleep 1000 >/dev/null 2>&1 & sleep 0.{delay_ms:03}; \
+             kill -9 $(cat /run/netctld.pid); wait"
+        ));
+        a.start_daemon();
+        let local: HashSet<String> = a
+            .netctl("network inspect -f '{{range .Containers}}{{.Name}} {{end}}' mesh")
+            .ok()
+            .trimmed()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let published = m.etcd.ctl("get --prefix /netctl/v1/endpoints/ --print-value-only").ok();
+        let in_etcd: HashSet<String> = published
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["underlay"] == "192.168.77.1")
+            .filter_map(|v| v["container_name"].as_str().map(String::from))
+            .collect();
+        assert_eq!(in_etcd, local, "cycle {cycle} (kill after {delay_ms} ms)\n{}", a.daemon_log());
+        let addresses = m.etcd.ctl("get --prefix --keys-only /netctl/v1/addresses/").ok();
+        assert_eq!(
+            addresses.stdout.lines().filter(|l| !l.is_empty()).count(),
+            local.len() + 1,
+            "cycle {cycle}"
+        );
+        // And b sees exactly those.
+        for name in &local {
+            wait_for(&format!("{name} on b"), 3, || !dig_in(b, "probe", name).is_empty());
+        }
+    }
+}
+
+/// Spreads the kill instants over the run's steps (1–40 ms), reproducibly.
+fn fastrand_ms(cycle: u64) -> u64 {
+    (cycle * 37 + 11) % 40
 }
