@@ -18,10 +18,12 @@ if [ -z "${NETCTL_BIN_DIR:-}" ]; then
 fi
 
 # What netctld runs or needs at run time: nft (nftables) for the firewall, ip
-# (iproute2). With apt where apt exists; elsewhere say what is missing.
+# (iproute2); and to build it, protoc (protobuf-compiler, for the etcd client of
+# the cluster). With apt where apt exists; elsewhere say what is missing.
 need=()
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
+[ -n "${NETCTL_BIN_DIR:-}" ] || command -v protoc >/dev/null || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ] && [ -z "$DESTDIR" ]; then
   if command -v apt-get >/dev/null; then
     echo "install.sh: installing ${need[*]} with apt-get"
