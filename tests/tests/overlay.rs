@@ -311,3 +311,30 @@ fn kill_9_during_overlay_runs_leaves_etcd_as_the_host_is() {
 fn fastrand_ms(cycle: u64) -> u64 {
     (cycle * 37 + 11) % 40
 }
+
+#[test]
+fn a_host_starts_while_etcd_is_away_and_joins_when_it_is_back() {
+    let m = Machine::with_hosts(2, 1);
+    let (a, b) = (m.host("a"), m.host("b"));
+    m.etcd.stop_all();
+    for h in [a, b] {
+        h.write_config(&format!(
+            "[dns]\nforward_single_label = false\n{}",
+            h.cluster_section(&m.etcd, Some(5))
+        ));
+        h.start_daemon();
+        assert!(h.netctl("info").ok().stdout.contains("(unreachable)"), "host {}", h.name);
+    }
+    a.netctl("network create local").ok();
+    a.netctl("run --rm --net local -- true").ok();
+    let refused = a.netctl("network create -d overlay mesh").fail();
+    assert!(refused.stderr.contains("unreachable"), "{}", refused.stderr);
+    m.etcd.start_all();
+    m.etcd.wait_healthy(&[0]);
+    wait_for("overlay create works", 20, || {
+        a.netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").code == 0
+    });
+    wait_for("mesh on b", 5, || b.netctl("network ls -q --filter name=mesh").ok().trimmed().len() == 12);
+    a.netctl("run -d --name web --net mesh -- sleep 1000").ok();
+    b.netctl("run --rm --net mesh -- ping -c 1 -W 2 web").ok();
+}

@@ -64,7 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let generation = status.wait_for(|s| s.connected).await.map(|s| s.generation).unwrap_or_default();
             crate::cluster::sync_once(&daemon, cluster).await.map(|snap| (snap.revision, generation))
         };
-        let synced = match tokio::time::timeout(Duration::from_secs(3), first).await {
+        let synced = match tokio::time::timeout(Duration::from_millis(1500), first).await {
             Ok(Ok(synced)) => {
                 tracing::info!(revision = synced.0, "cluster: in sync before ready");
                 Some(synced)
