@@ -33,11 +33,19 @@ where
     F: FnOnce(String) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
+    with_etcd_args(&[], "http", test)
+}
+
+fn with_etcd_args<F, Fut>(args: &'static [&'static str], scheme: &'static str, test: F)
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     std::thread::spawn(move || {
         // SAFETY: unshare(2) of this thread's network namespace only; no memory involved.
         assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare (needs root)");
         assert!(Command::new("ip").args(["link", "set", "lo", "up"]).status().unwrap().success());
-        let etcd = start_etcd();
+        let etcd = start_etcd(args, scheme);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(test(etcd.url.clone()));
         drop(etcd);
@@ -47,9 +55,9 @@ where
 }
 
 #[allow(clippy::zombie_processes)] // waited for in Etcd's Drop
-fn start_etcd() -> Etcd {
+fn start_etcd(args: &[&str], scheme: &str) -> Etcd {
     let dir = tempfile::tempdir().unwrap();
-    let url = "http://127.0.0.1:2379".to_string();
+    let url = format!("{scheme}://127.0.0.1:2379");
     let child = Command::new("etcd")
         .args([
             "--data-dir",
@@ -60,6 +68,7 @@ fn start_etcd() -> Etcd {
             &url,
         ])
         .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--log-level", "error"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -69,6 +78,15 @@ fn start_etcd() -> Etcd {
         let ok = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &url, "endpoint", "health"])
+            .args(if scheme == "https" {
+                vec![
+                    format!("--cacert={TLS_DIR}/ca.pem"),
+                    format!("--cert={TLS_DIR}/client.pem"),
+                    format!("--key={TLS_DIR}/client-key.pem"),
+                ]
+            } else {
+                vec![]
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -281,5 +299,48 @@ fn a_lease_etcd_no_longer_has_is_replaced_by_a_new_one() {
             .unwrap()
             .clone();
         assert!(st.fresh_lease && st.lease != Some(0x1234_5678), "{st:?}");
+    });
+}
+
+const TLS_DIR: &str = "/tmp/netctl-cluster-test-tls";
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl.
+fn make_certs() {
+    let script = format!(
+        "set -e; rm -rf {TLS_DIR}; mkdir -p {TLS_DIR}; cd {TLS_DIR}
+         openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout ca-key.pem -out ca.pem 2>/dev/null
+         printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth' > server.ext
+         openssl req -newkey rsa:2048 -nodes -subj /CN=etcd -keyout server-key.pem -out server.csr 2>/dev/null
+         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile server.ext -out server.pem 2>/dev/null
+         printf 'extendedKeyUsage=clientAuth' > client.ext
+         openssl req -newkey rsa:2048 -nodes -subj /CN=netctl-host -keyout client-key.pem -out client.csr 2>/dev/null
+         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile client.ext -out client.pem 2>/dev/null"
+    );
+    assert!(Command::new("sh").args(["-c", &script]).status().unwrap().success(), "openssl");
+}
+
+#[test]
+fn etcd_over_tls_with_client_certificates() {
+    make_certs();
+    const ARGS: &[&str] = &[
+        "--cert-file=/tmp/netctl-cluster-test-tls/server.pem",
+        "--key-file=/tmp/netctl-cluster-test-tls/server-key.pem",
+        "--trusted-ca-file=/tmp/netctl-cluster-test-tls/ca.pem",
+        "--client-cert-auth",
+    ];
+    with_etcd_args(ARGS, "https", |url| async move {
+        let tls = |cert: bool| netctl_cluster::TlsFiles {
+            ca: format!("{TLS_DIR}/ca.pem").into(),
+            cert: cert.then(|| format!("{TLS_DIR}/client.pem").into()),
+            key: cert.then(|| format!("{TLS_DIR}/client-key.pem").into()),
+        };
+        let with = |t| ClusterOptions { tls: Some(t), ..options(&url, 5) };
+        let s = Session::start(with(tls(true)), None).await.unwrap();
+        let mut st = s.subscribe();
+        tokio::time::timeout(Duration::from_secs(10), st.wait_for(|s| s.connected)).await.unwrap().unwrap();
+        s.create_network(overlay("mesh", "10.200.0.0/24")).await.unwrap();
+        // Without a client certificate etcd refuses the connection.
+        let anon = Session::start(with(tls(false)), None).await.unwrap();
+        assert!(anon.snapshot().await.is_err());
     });
 }
