@@ -268,7 +268,8 @@ pub enum NetworkCommand {
 
 #[derive(Debug, Args)]
 pub struct NetworkCreateArgs {
-    /// Driver to manage the network (only "bridge")
+    /// Driver to manage the network: "bridge" (this host) or "overlay" (every host of
+    /// the cluster, [cluster] in netctl.toml; README: Several hosts)
     #[arg(short, long, default_value = "bridge")]
     pub driver: String,
     /// Subnet in CIDR notation, e.g. 172.30.0.0/16 (repeatable)
