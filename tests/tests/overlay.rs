@@ -338,3 +338,28 @@ fn a_host_starts_while_etcd_is_away_and_joins_when_it_is_back() {
     a.netctl("run -d --name web --net mesh -- sleep 1000").ok();
     b.netctl("run --rm --net mesh -- ping -c 1 -W 2 web").ok();
 }
+
+/// An address given up on one host and taken on another: containers elsewhere that
+/// had the old holder's MAC cached reach the new one at once (it is announced on
+/// their hosts' bridges), not after their neighbour entry ages out.
+#[test]
+fn an_address_reused_on_another_host_is_reachable_at_once() {
+    let m = cluster(3, 1, 10);
+    let (a, b, c) = (m.host("a"), m.host("b"), m.host("c"));
+    a.netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").ok();
+    a.netctl("run -d --name probe --net mesh -- sleep 1000").ok();
+    b.netctl("run -d --name old --ip 10.200.0.50 --net mesh -- sleep 1000").ok();
+    let in_probe = |cmd: &str| {
+        a.sh(&format!("nsenter --net=$(netctl inspect -f '{{{{.NetworkSettings.SandboxKey}}}}' probe) {cmd}"))
+    };
+    in_probe("ping -c 1 -W 2 10.200.0.50").ok();
+    let cached = in_probe("ip -j neigh show 10.200.0.50").ok().json();
+    assert_eq!(cached[0]["state"][0], "REACHABLE", "{cached}");
+    b.netctl("rm -f old").ok();
+    c.netctl("run -d --name new --ip 10.200.0.50 --net mesh -- sleep 1000").ok();
+    let new_mac = c.netctl("inspect -f '{{(index .NetworkSettings.Networks \"mesh\").MacAddress}}' new").ok();
+    wait_for("probe's cache names the new holder", 2, || {
+        in_probe("ip -j neigh show 10.200.0.50").ok().json()[0]["lladdr"] == new_mac.trimmed()
+    });
+    in_probe("ping -c 1 -W 1 10.200.0.50").ok();
+}

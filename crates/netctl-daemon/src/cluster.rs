@@ -37,7 +37,15 @@ pub struct ClusterService {
     pub config: ClusterConfig,
     /// Other hosts' endpoints as this host has applied them (kernel and zone).
     remote: std::sync::Mutex<BTreeMap<RemoteKey, EndpointRecord>>,
+    /// Addresses of overlay networks freed lately (network id, address): a
+    /// container that takes one on another host is announced to this host's
+    /// containers, which may still have the old holder's MAC cached.
+    freed: std::sync::Mutex<BTreeMap<(String, IpAddr), std::time::Instant>>,
 }
+
+/// How long a freed address is remembered: longer than a neighbour entry stays
+/// cached without use (base_reachable_time 30 s, ×1.5, plus gc_stale_time 60 s).
+const FREED_MEMORY: Duration = Duration::from_secs(120);
 
 impl ClusterService {
     /// The host's identity (made once, kept in the state) and a session with etcd,
@@ -81,7 +89,13 @@ impl ClusterService {
             }
         });
         tracing::info!(host = %host_id, etcd = %config.etcd.join(","), advertise = %config.advertise, "cluster configured");
-        Ok(Arc::new(Self { session, host_id, config: config.clone(), remote: Default::default() }))
+        Ok(Arc::new(Self {
+            session,
+            host_id,
+            config: config.clone(),
+            remote: Default::default(),
+            freed: Default::default(),
+        }))
     }
 
     /// The record this host's endpoint is published with.
@@ -109,6 +123,22 @@ impl ClusterService {
         for (key, rec) in self.remote.lock().expect("not poisoned").iter() {
             put_remote(zone, registry, key, Some(rec));
         }
+    }
+
+    /// Remembers that these addresses were just given up.
+    pub(crate) fn note_freed(&self, network_id: &str, addresses: impl IntoIterator<Item = IpAddr>) {
+        let mut freed = self.freed.lock().expect("not poisoned");
+        let now = std::time::Instant::now();
+        freed.retain(|_, at| now.duration_since(*at) < FREED_MEMORY);
+        for ip in addresses {
+            freed.insert((network_id.to_string(), ip), now);
+        }
+    }
+
+    /// True if the address was given up lately (and forgets it: one announcement).
+    fn take_freed(&self, network_id: &str, ip: IpAddr) -> bool {
+        let mut freed = self.freed.lock().expect("not poisoned");
+        freed.remove(&(network_id.to_string(), ip)).is_some_and(|at| at.elapsed() < FREED_MEMORY)
     }
 
     pub(crate) fn status_line(&self) -> String {
@@ -221,6 +251,7 @@ impl Daemon {
     pub(crate) async fn release_in_cluster(&self, ep: &Endpoint) {
         let Some(cluster) = &self.cluster else { return };
         let addresses: Vec<IpAddr> = ep.ipv4.iter().chain(ep.ipv6.iter()).map(|a| a.ip()).collect();
+        cluster.note_freed(&ep.network_id, addresses.iter().copied());
         if let Err(e) =
             cluster.session.release_endpoint(&cluster.host_id, &ep.id, &ep.network_id, &addresses).await
         {
@@ -419,6 +450,13 @@ impl Daemon {
                 }
                 for ip in &ips {
                     registry.address_book(&net.id).mark_used(*ip);
+                    // Held by another container a moment ago: tell this host's
+                    // containers, as a local endpoint's announcement would.
+                    if cluster.take_freed(&net.id, *ip) {
+                        if let Err(e) = self.netlink.announce_on_bridge(&net.bridge, mac, *ip).await {
+                            tracing::debug!(%ip, error = %e, "cluster: cannot announce the address");
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -432,6 +470,7 @@ impl Daemon {
 
     async fn forget_remote(&self, registry: &mut Registry, cluster: &ClusterService, key: &RemoteKey) {
         let Some(rec) = cluster.remote.lock().expect("not poisoned").remove(key) else { return };
+        cluster.note_freed(&key.0, rec.addresses());
         self.resolver.update_zone(|zone| put_remote(zone, registry, key, None));
         if let Some(net) = registry.network(&key.0).cloned() {
             self.unprogram(registry, &net, &rec).await;

@@ -106,6 +106,44 @@ impl Netlink {
         Ok(())
     }
 
+    /// Announces another host's container (`ip` at `mac`) to this host's containers:
+    /// the frame leaves this host's bridge `bridge` (its ports, the VXLAN one
+    /// included, which has nowhere to send a broadcast), at the same moments as a
+    /// local endpoint's. Overlay networks: an address a container of another host
+    /// held a moment ago, now another's.
+    pub async fn announce_on_bridge(&self, bridge: &str, mac: [u8; 6], ip: std::net::IpAddr) -> Result<()> {
+        let frame = match ip {
+            std::net::IpAddr::V4(v4) => Frame {
+                payload: gratuitous_arp(mac, v4).to_vec(),
+                ethertype: libc::ETH_P_ARP as u16,
+                to_mac: [0xff; 6],
+                ip,
+            },
+            std::net::IpAddr::V6(v6) => Frame {
+                payload: ipv6_packet(v6, ALL_NODES, &neighbour_advertisement(mac, v6)),
+                ethertype: ETH_P_IPV6,
+                to_mac: ALL_NODES_MAC,
+                ip,
+            },
+        };
+        let bridge = bridge.to_string();
+        let (socket, ifindex) = tokio::task::spawn_blocking(move || packet_socket(&bridge))
+            .await
+            .map_err(|e| KernelError::Other { op: "announce address".into(), message: e.to_string() })??;
+        let announcement = Announcement { socket, ifindex, frame };
+        if announcement.send() {
+            tokio::spawn(async move {
+                for gap in REPEAT_GAPS {
+                    tokio::time::sleep(gap).await;
+                    if !announcement.send() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
     async fn wait_oper_up(&self, ifname: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + PORT_FORWARDING_WAIT;
         while tokio::time::Instant::now() < deadline {
