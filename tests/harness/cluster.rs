@@ -19,8 +19,7 @@
 //!   192.168.77.<100+i>, with its data in the machine's /run/etcd/m<i>, kept across
 //!   stops so a restarted member comes back with its state.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +42,15 @@ impl Machine {
         let etcd = EtcdCluster::start(&sandbox, etcd_members);
         let hosts = (0..hosts).map(|i| Host::add(&sandbox, i)).collect();
         Machine { hosts, etcd, sandbox }
+    }
+
+    /// Starts every host's netctld (with the netctl.toml each has), in parallel.
+    pub fn start_daemons(&self) {
+        std::thread::scope(|s| {
+            for h in &self.hosts {
+                s.spawn(|| h.start_daemon());
+            }
+        });
     }
 
     /// The host named `name` ("a", "b"…).
@@ -69,14 +77,16 @@ fn ensure_underlay(machine: &Sandbox) {
         .sh(&format!(
             "[ -e /run/netns/underlay ] && exit 0
              ip netns add underlay && ip -n underlay link set lo up
-             ip -n underlay link add ul0 type bridge && ip -n underlay link set ul0 up
+             ip -n underlay link add ul0 address 02:4d:77:00:00:fe type bridge && ip -n underlay link set ul0 up
              ip -n underlay addr add {UNDERLAY}.254/24 dev ul0"
         ))
         .ok();
 }
 
 /// Namespace `ns` joined to the underlay by a veth (`port` on the bridge, `eth0`
-/// inside) with address 192.168.77.`octet`.
+/// inside) with address 192.168.77.`octet` and a MAC address made of it: as a real
+/// machine's NIC, a host made again at the same address has the same MAC (else the
+/// others' neighbour entries for it stay stale for half a minute).
 fn plug(machine: &Sandbox, ns: &str, port: &str, octet: u32) {
     ensure_underlay(machine);
     machine
@@ -86,6 +96,7 @@ fn plug(machine: &Sandbox, ns: &str, port: &str, octet: u32) {
              ip -n {ns} link set lo up
              ip -n underlay link add {port} type veth peer name eth0 netns {ns}
              ip -n underlay link set {port} master ul0 up
+             ip -n {ns} link set eth0 address 02:4d:77:00:00:{octet:02x}
              ip -n {ns} addr add {UNDERLAY}.{octet}/24 dev eth0
              ip -n {ns} link set eth0 up"
         ))
@@ -272,7 +283,7 @@ pub struct Host {
     /// The machine's cgroup2 mount, if any: the host's processes are in
     /// `<it>/host-<x>`, its containers' in `<it>/netctl-<x>`.
     cgroup_mount: Option<String>,
-    removed: Cell<bool>,
+    removed: AtomicBool,
 }
 
 impl Host {
@@ -302,7 +313,7 @@ impl Host {
             ))
             .ok();
         let init = out.trimmed().parse().unwrap_or_else(|_| panic!("host {name}'s init: {out:?}"));
-        Host { machine: machine.clone(), name, index, init, cgroup_mount, removed: Cell::new(false) }
+        Host { machine: machine.clone(), name, index, init, cgroup_mount, removed: AtomicBool::new(false) }
     }
 
     /// 192.168.77.<i>.
@@ -361,6 +372,11 @@ impl Host {
         daemon::kill(&|s| self.sh(s))
     }
 
+    pub fn restart_daemon(&self) {
+        self.stop_daemon();
+        self.start_daemon();
+    }
+
     pub fn daemon_log(&self) -> String {
         daemon::log(&|s| self.sh(s))
     }
@@ -369,7 +385,7 @@ impl Host {
     /// killed at once, its underlay port and namespace are deleted, its cgroups
     /// removed. Its underlay address is unreachable from then on.
     pub fn remove(&self) {
-        self.removed.set(true);
+        self.removed.store(true, Ordering::Relaxed);
         let x = &self.name;
         let cgroups = match &self.cgroup_mount {
             Some(cg) => format!("{cg}/host-{x} {cg}/netctl-{x}"),
@@ -397,7 +413,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        if std::thread::panicking() && !self.removed.get() {
+        if std::thread::panicking() && !self.removed.load(Ordering::Relaxed) {
             eprintln!("---- netctld log of host {} ----\n{}", self.name, self.daemon_log());
         }
     }
