@@ -29,7 +29,7 @@ fn hosts_reach_each_other_and_etcd_over_the_underlay() {
 
 #[test]
 fn each_host_has_its_own_netctld_state_and_containers() {
-    let m = Machine::with_hosts(2, 1);
+    let m = Machine::with_hosts(2, 0);
     let (a, b) = (m.host("a"), m.host("b"));
     m.start_daemons();
     let id_a = a.netctl("network create n1").ok().trimmed().to_string();
