@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use netctl_tests::cluster::{cluster_toml, Machine};
+use netctl_tests::cluster::{cluster_toml, Host, Machine};
 use netctl_tests::host_link_names;
 
 #[test]
@@ -29,11 +29,9 @@ fn hosts_reach_each_other_and_etcd_over_the_underlay() {
 
 #[test]
 fn each_host_has_its_own_netctld_state_and_containers() {
-    let m = Machine::with_hosts(2, 1);
+    let m = Machine::with_hosts(2, 0);
     let (a, b) = (m.host("a"), m.host("b"));
-    for h in [a, b] {
-        h.start_daemon();
-    }
+    m.start_daemons();
     let id_a = a.netctl("network create n1").ok().trimmed().to_string();
     let id_b = b.netctl("network create n1").ok().trimmed().to_string();
     assert_ne!(id_a, id_b, "one network store for two hosts");
@@ -121,6 +119,13 @@ fn a_removed_host_is_gone_from_the_underlay() {
     assert_eq!(machine.sh("pgrep -c -x netctld || true").ok().trimmed(), "0", "b's netctld survived");
     assert_eq!(machine.sh("pgrep -c -x sleep || true").ok().trimmed(), "0", "b's container survived");
     b.sh("true").fail();
+
+    // A new host b (a machine rebooted) starts from nothing at the same address.
+    let b = Host::add(&m.sandbox, 1);
+    b.start_daemon();
+    assert_eq!(b.netctl("ps -a -q").ok().trimmed(), "");
+    assert_eq!(b.netctl("network ls --format '{{.Name}}'").ok().stdout, "bridge\n");
+    a.sh(&format!("ping -c 1 -W 2 {}", b.underlay_ip())).ok();
 }
 
 #[test]
