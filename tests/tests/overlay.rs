@@ -121,7 +121,7 @@ fn containers_on_three_hosts_find_each_other_by_name_as_the_readme_says() {
 }
 
 #[test]
-fn an_internal_overlay_reaches_across_hosts_but_nothing_outside() {
+fn internal_and_dual_stack_overlays_across_hosts() {
     let m = cluster(2, 1, 10);
     let (a, b) = (m.host("a"), m.host("b"));
     a.netctl("network create -d overlay --subnet 10.200.1.0/24 open").ok();
@@ -132,6 +132,16 @@ fn an_internal_overlay_reaches_across_hosts_but_nothing_outside() {
     a.netctl("run --rm --net open -- ping -c 1 -W 2 192.168.77.254").ok();
     a.netctl("run --rm --net priv -- ping -c 1 -W 2 peer").ok();
     a.netctl("run --rm --net priv -- ping -c 1 -W 1 192.168.77.254").fail();
+    // Dual stack across hosts: the AAAA answer and IPv6 over the VXLAN.
+    a.netctl("network create -d overlay --ipv6 --subnet 10.200.3.0/24 --subnet fd00:200::/64 dual").ok();
+    wait_for("dual on b", 5, || b.netctl("network ls -q --filter name=dual").ok().trimmed().len() == 12);
+    b.netctl("run -d --name six --net dual -- sleep 1000").ok();
+    let v6 =
+        b.netctl("inspect -f '{{(index .NetworkSettings.Networks \"dual\").GlobalIPv6Address}}' six").ok();
+    assert!(v6.trimmed().starts_with("fd00:200::"), "{v6:?}");
+    let aaaa = a.netctl("run --rm --net dual -- dig +short AAAA six @127.0.0.11").ok();
+    assert_eq!(aaaa.trimmed(), v6.trimmed());
+    a.netctl("run --rm --net dual -- ping -6 -c 1 -W 2 six").ok();
 }
 
 #[test]
