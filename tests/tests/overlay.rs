@@ -58,7 +58,9 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> Duration {
 fn containers_on_three_hosts_find_each_other_by_name_as_the_readme_says() {
     let m = cluster(3, 1, 10);
     let (a, b, c) = (m.host("a"), m.host("b"), m.host("c"));
-    a.netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").ok();
+    a.netctl("network create -d overlay mesh").ok();
+    let subnet = c.netctl("network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' mesh").ok();
+    assert_eq!(subnet.trimmed(), "10.200.0.0/24", "the first /24 of the overlay pool, on every host");
     for h in [a, b, c] {
         let ls =
             h.netctl("network ls --filter driver=overlay --format '{{.Name}} {{.Driver}} {{.Scope}}'").ok();
@@ -101,9 +103,10 @@ fn containers_on_three_hosts_find_each_other_by_name_as_the_readme_says() {
     assert_eq!(isolated.trimmed(), "", "{isolated:?}");
 
     // --ip on an overlay: the address is the cluster's, taken on one host, refused on another.
-    a.netctl("run -d --name fixed --ip 10.200.0.200 --net mesh -- sleep 1000").ok();
-    let taken = b.netctl("run -d --name fixed2 --ip 10.200.0.200 --net mesh -- sleep 1000").fail();
-    assert!(taken.stderr.contains("10.200.0.200") && taken.stderr.contains("in use"), "{}", taken.stderr);
+    a.netctl("run -d --name fixed --ip 10.201.0.200 --net other -- sleep 1000").ok();
+    let taken = b.netctl("run -d --name fixed2 --ip 10.201.0.200 --net other -- sleep 1000").fail();
+    assert!(taken.stderr.contains("10.201.0.200") && taken.stderr.contains("in use"), "{}", taken.stderr);
+    a.netctl("rm -f fixed").ok();
 
     // Removed on a: NXDOMAIN on c as soon as the watch brings it.
     a.netctl("rm -f redis").ok();
