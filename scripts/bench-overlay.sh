@@ -38,8 +38,10 @@ def pct(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(p / 100 * len(v)))]
 print(f"name propagation, {len(prop)} containers:")
 print("| measure | median ms | p99 ms | max ms |\n|---|---|---|---|")
-for k, label in (("connect_ms", "`network connect` on host a"), ("after_start_ms", "resolvable on b, from the connect's start"), ("after_return_ms", "resolvable on b, from the connect's return")):
-    v = [r[k] for r in prop]
+for k, label in (("connect_ms", "`network connect` on host a"), ("after_start_ms", "resolvable on b, from the connect's start"), ("after_return_ms", "resolvable on b, from the connect's return"), ("after_commit_ms", "resolvable on b, from etcd's commit (seen by a watcher)")):
+    v = [r[k] for r in prop if k in r]
+    if not v:
+        continue
     print(f"| {label} | {st.median(v):.2f} | {pct(v, 99):.2f} | {max(v):.2f} |")
 early = sum(1 for r in prop if r["after_return_ms"] <= 0)
 print(f"\nresolvable on b by the time the connect returned on a: {early}/{len(prop)}")

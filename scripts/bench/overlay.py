@@ -5,7 +5,9 @@
       --net none first); a thread inside a container's namespace on host b asks b's
       resolver (127.0.0.11) for pI every 100 us from before the connect starts; the
       time from the connect starting (and returning) on a to the first answer on b is
-      recorded per container.
+      recorded per container, and from the endpoint's put reaching an etcd watcher of
+      the benchmark's own (etcdctl watch, in etcd's namespace): etcd's commit, give or
+      take one watch delivery.
   transfer REPS: iperf3 (5 s, TCP) and ping RTT (200 x 10 ms) between a container on
       a and one on b, over the overlay and over a veth joining the same two
       namespaces directly, interleaved.
@@ -45,10 +47,33 @@ def query(name, qid):
     return q + b"\x00" + struct.pack(">HH", 1, 1)
 
 
+def etcd_observer():
+    """Arrival times of endpoint puts at an etcd watcher of our own (in etcd's
+    namespace): when the endpoint's transaction was committed, give or take one
+    watch delivery."""
+    seen = {}
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", "et", "etcdctl", "--endpoints", "http://192.168.77.100:2379", "watch", "--prefix", "/netctl/v1/endpoints/"],
+        env={**os.environ, "ETCDCTL_API": "3"}, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def read():
+        for line in proc.stdout:
+            if line.startswith("{"):
+                try:
+                    seen.setdefault(json.loads(line)["container_name"], time.monotonic())
+                except (ValueError, KeyError):
+                    pass
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(0.5)
+    return seen, proc
+
+
 def propagation(n):
     on("a", "true")
     on("b", "netctl run -d --name probe --net mesh -- sleep infinity >/dev/null")
     path = netns_of("b", "probe")
+    committed, observer = etcd_observer()
     rows = []
     for i in range(n):
         name = f"p{i}"
@@ -91,7 +116,12 @@ def propagation(n):
         t.join()
         if "t" not in seen:
             raise SystemExit(f"{name} never resolved on b")
-        rows.append({"connect_ms": (t1 - t0) * 1e3, "after_return_ms": (seen["t"] - t1) * 1e3, "after_start_ms": (seen["t"] - t0) * 1e3})
+        time.sleep(0.05)
+        row = {"connect_ms": (t1 - t0) * 1e3, "after_return_ms": (seen["t"] - t1) * 1e3, "after_start_ms": (seen["t"] - t0) * 1e3}
+        if name in committed:
+            row["after_commit_ms"] = (seen["t"] - committed[name]) * 1e3
+        rows.append(row)
+    observer.kill()
     print(json.dumps({"kind": "propagation", "rows": rows}), flush=True)
 
 
