@@ -645,7 +645,14 @@ async fn run(args: Args, url: String, etcd_pid: Option<String>) {
     }
     creator.revoke().await.ok();
     creator.stop();
+    drop(creator);
     let nets = Arc::new(nets);
+
+    // etcd on its own, no host connected: what the idle phase's figure is measured against.
+    let m = Meter::start(&etcd_pid);
+    tokio::time::sleep(Duration::from_secs(args.idle.min(5))).await;
+    let (base_wall, base_etcd, _) = m.read();
+    let base_rate = base_etcd / base_wall;
 
     // Hosts: a session each, registered, snapshot + watch.
     let t = Instant::now();
@@ -740,6 +747,11 @@ async fn run(args: Args, url: String, etcd_pid: Option<String>) {
         }
     }
     let churn_write = m.read();
+    // The machine's 1-minute load at the end of the churn (this run's own share included).
+    let churn_load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
     settle(&last_event, Duration::from_millis(500), Duration::from_secs(30)).await;
     PHASE.store(AFTER, Ordering::Relaxed);
     let (churn_wall, churn_etcd, churn_me) = m.read();
@@ -819,9 +831,10 @@ async fn run(args: Args, url: String, etcd_pid: Option<String>) {
     tokio::time::sleep(Duration::from_secs(args.idle)).await;
     let (idle_wall, idle_etcd, idle_me) = m.read();
     let keepalives = h as f64 * idle_wall / (args.ttl as f64 / 3.0);
+    let ka_ms = (idle_etcd - base_rate * idle_wall).max(0.0) * 1000.0 / keepalives;
     println!(
-        "idle {idle_wall:.1} s: ~{keepalives:.0} keep-alives; etcd cpu {idle_etcd:.2} s = {:.3} ms per keep-alive (etcd's own background work included); sim cpu {idle_me:.2} s",
-        idle_etcd * 1000.0 / keepalives
+        "idle {idle_wall:.1} s: ~{keepalives:.0} keep-alives; etcd cpu {idle_etcd:.2} s, {:.2} s with no host connected = {ka_ms:.3} ms per keep-alive; sim cpu {idle_me:.2} s",
+        base_rate * idle_wall
     );
 
     // Join: a new host reads everything and builds its copy.
@@ -881,12 +894,12 @@ async fn run(args: Args, url: String, etcd_pid: Option<String>) {
     );
     drop(copy);
     if args.row {
-        // | hosts | endpoints | churn/s | claim txn p50 | put p50 | p99 | max (from sent) | put p99 from returned
+        // | hosts | endpoints | churn/s | load | claim txn p50 | put p50 | p99 | max (from sent) | put p99 from returned
         // | del p99 from sent | etcd ms/change | etcd % core | sim % core | events/host/change | fill claims/s
         // | fill etcd ms/change | snapshot ms | etcd µs/endpoint read | copy B/endpoint | snapshot MiB
-        // | etcd RSS MiB | db MiB |
+        // | etcd RSS MiB | db MiB | etcd ms per keep-alive |
         println!(
-            "ROW | {h} | {n_eps} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.0}% | {ev_per_change:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {etcd_rss:.0} | {:.0} |",
+            "ROW | {h} | {n_eps} | {:.0} | {churn_load} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.0}% | {ev_per_change:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {etcd_rss:.0} | {:.0} | {ka_ms:.2} |",
             churn_changes / churn_write.0,
             pct(&mut churn_stats.claim_us, 0.5),
             pct(&mut mc.put_from_sent, 0.5),
