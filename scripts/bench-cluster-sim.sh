@@ -12,18 +12,18 @@
 # shares are in the table, with the machine's load).
 #
 # usage: sudo scripts/bench-cluster-sim.sh [HOSTS:CONTAINERS_PER_HOST[:RATE] ...]
-#        default sizes: 10:1000 50:200 100:100 200:50 100:200 200:50:300 (10k endpoints,
-#        then 20k, then 3× the churn rate)
+#        default sizes: 10:1000 50:200 100:100 200:50 100:200 200:100 200:50:300 (10k
+#        endpoints, then 20k, then 3× the churn rate)
 #        REPS=1 (all sizes once per rep, reps one after the other: interleaved),
 #        RATE=100 (changes/s in churn, default for sizes without one), DURATION=20 (s
 #        of churn), IDLE=6 (s of keep-alives only), NETWORKS=4.
-#        About 5 minutes per rep with the default sizes.
+#        About 7 minutes per rep with the default sizes.
 # needs: root, etcd and etcdctl in PATH (apt-get install etcd-server etcd-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SANDBOX=${SANDBOX:-../shared/tools/sandbox}
 REPS=${REPS:-1}; ETCD_DATA=${ETCD_DATA:-tmpfs}; RATE=${RATE:-100}; DURATION=${DURATION:-20}; IDLE=${IDLE:-6}; NETWORKS=${NETWORKS:-4}
-SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(10:1000 50:200 100:100 200:50 100:200 200:50:300)
+SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(10:1000 50:200 100:100 200:50 100:200 200:100 200:50:300)
 for t in etcd etcdctl; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
 cargo build --release -q -p netctl-cluster --example cluster-sim
 sim=$PWD/target/release/examples/cluster-sim
