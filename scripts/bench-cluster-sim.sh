@@ -36,8 +36,10 @@ for rep in $(seq "$REPS"); do
     echo "== rep $rep: $hosts hosts × $per containers, $rate changes/s; load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log" >&2
     data=(); [ "$ETCD_DATA" = tmpfs ] && data=(--data-dir /run/etcd-sim)  # the sandbox's /run is a tmpfs
     "$SANDBOX" "$sim" "${data[@]}" --hosts "$hosts" --containers-per-host "$per" --rate "$rate" \
-      --duration "$DURATION" --idle "$IDLE" --networks "$NETWORKS" --row >>"$log" 2>&1
-    rows[$i.$rep]="| $rep $(grep '^ROW ' "$log" | tail -1 | sed 's/^ROW //')"
+      --duration "$DURATION" --idle "$IDLE" --networks "$NETWORKS" --row >"$log.run" 2>&1 || failed=" (FAILED: changes failed or a copy differs; see $log)"
+    cat "$log.run" >>"$log"
+    rows[$i.$rep]="| $rep $(grep '^ROW ' "$log.run" | sed 's/^ROW //')${failed:-}"
+    failed=
   done
 done
 echo "| rep | hosts | endpoints | changes/s | load | claim txn p50 ms | watch p50 ms | p99 | max | p99 from txn return | delete p99 | etcd CPU ms/change | etcd CPU (of 1 core) | sim CPU (of 1 core) | events/host/change | fill claims/s | fill etcd ms/change | join snapshot ms | etcd µs/endpoint read | copy bytes/endpoint | snapshot MiB | etcd RSS MiB | etcd db MiB | etcd ms per keep-alive |"
@@ -45,4 +47,5 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|-
 for i in "${!SIZES[@]}"; do
   for rep in $(seq "$REPS"); do echo "${rows[$i.$rep]}"; done
 done
+rm -f "$log.run"
 echo "full output: $log" >&2

@@ -588,6 +588,13 @@ impl Meter {
 fn main() {
     let args = Args::parse();
     LazyLock::force(&EPOCH);
+    // The crate's warnings (a keep-alive unanswered, a lease lost) on stderr, with the time.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let started = if args.etcd.is_none() { Some(start_etcd(args.data_dir.as_deref())) } else { None };
     let url = args.etcd.clone().or_else(|| started.as_ref().map(|(_, u)| u.clone())).unwrap();
     let etcd_pid = args
@@ -595,13 +602,18 @@ fn main() {
         .map(|p| p.to_string())
         .or_else(|| started.as_ref().map(|(e, _)| e.child.id().to_string()));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    rt.block_on(run(args, url, etcd_pid));
+    let ok = rt.block_on(run(args, url, etcd_pid));
     // The hosts' tasks go before etcd does, so that no watch reports etcd's end.
     drop(rt);
     drop(started);
+    if !ok {
+        eprintln!("cluster-sim: a claim or release failed, or a host's copy differs from the snapshot");
+        std::process::exit(1);
+    }
 }
 
-async fn run(args: Args, url: String, etcd_pid: Option<String>) {
+/// The run's figures on stdout; false if a change failed or a host's copy is wrong.
+async fn run(args: Args, url: String, etcd_pid: Option<String>) -> bool {
     let h = args.hosts;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("cluster-sim: {h} hosts × {} containers, {} networks, churn {} changes/s for {} s, ttl {} s; etcd {url} (pid {}); load before: {}",
@@ -893,6 +905,7 @@ async fn run(args: Args, url: String, etcd_pid: Option<String>) {
         me_rss / h as f64
     );
     drop(copy);
+    let errors = fill_stats.errors + churn_stats.errors;
     if args.row {
         // | hosts | endpoints | churn/s | load | claim txn p50 | put p50 | p99 | max (from sent) | put p99 from returned
         // | del p99 from sent | etcd ms/change | etcd % core | sim % core | events/host/change | fill claims/s
@@ -919,6 +932,7 @@ async fn run(args: Args, url: String, etcd_pid: Option<String>) {
             db_churn as f64 / 1048576.0,
         );
     }
+    consistent && errors == 0
 }
 
 fn own_count(copy: &HashMap<EpKey, EndpointRecord>, host_id: &str) -> usize {
