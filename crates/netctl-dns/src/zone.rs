@@ -381,6 +381,7 @@ impl Zone {
 }
 
 mod fast;
+pub mod kernel;
 pub use fast::Local;
 
 /// Fisher–Yates with the thread's own generator (fastrand's wyrand: a few
