@@ -388,6 +388,7 @@ impl Daemon {
     }
 
     fn serve_listener(&self, id: &str, name: &str, p: PreparedListener) -> Result<Listener> {
+        self.kernel_dns_listener(id, &p.netns, &p.udp, p.udp_port);
         let (udp, tcp, udp_port, tcp_port) = (p.udp, p.tcp, p.udp_port, p.tcp_port);
         let who: Arc<str> = Arc::from(id);
         let io = |e| DaemonError::Io("serve resolver".into(), e);
@@ -406,6 +407,7 @@ impl Daemon {
             table.served.remove(&c.id)
         };
         if removed.is_some() {
+            self.kernel_dns_forget(&c.id);
             self.forget_listener(&c.id);
         }
         if removed.is_some() && unredirect {
