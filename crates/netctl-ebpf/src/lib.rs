@@ -177,6 +177,13 @@ impl KernelResolver {
         let mut bpf = loader.load(object)?;
         let prog: &mut SchedClassifier = program(&mut bpf)?;
         prog.load()?;
+        if let Some(dir) = pin_dir {
+            // For bpftool (`bpftool prog show pinned DIR/netctl_dns`); the filters
+            // on each lo hold the program themselves.
+            let path = dir.join(PROGRAM);
+            let _ = std::fs::remove_file(&path);
+            prog.pin(&path).map_err(|e| Error::Io(format!("pin {}", path.display()), io::Error::other(e)))?;
+        }
         let mut k = Self { bpf, pin_dir: pin_dir.map(Path::to_path_buf) };
         k.set_ttl(ttl)?;
         Ok(k)
