@@ -58,7 +58,7 @@ impl KernelDnsState {
                 let k = Arc::new(k);
                 let observer = k.clone();
                 resolver.set_observer(Box::new(move |zone| {
-                    observer.mirror.lock().expect("not poisoned").sync(zone)
+                    observer.mirror.lock().expect("not poisoned").observe(zone)
                 }));
                 tracing::info!(size = ?k.size, pins = netctl_ebpf::PIN_DIR, "resolver: kernel fast path on");
                 Self::On(k)

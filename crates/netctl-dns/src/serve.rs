@@ -28,7 +28,7 @@ pub(crate) const MAX_UDP: usize = 1500;
 
 /// Told of every zone the resolver answers from, under the zone's lock, before
 /// the change returns (the kernel's fast path mirrors the zone this way).
-pub type ZoneObserver = Box<dyn Fn(&Zone) + Send + Sync>;
+pub type ZoneObserver = Box<dyn Fn(&mut Zone) + Send + Sync>;
 
 pub struct Resolver {
     zone: RwLock<Arc<Zone>>,
@@ -53,13 +53,13 @@ impl Resolver {
     pub fn set_zone(&self, zone: Zone) {
         let mut current = self.zone.write().expect("not poisoned");
         *current = Arc::new(zone);
-        self.notify(&current);
+        self.notify(Arc::make_mut(&mut current));
     }
 
     /// `observer` sees the current zone now and every zone after it.
     pub fn set_observer(&self, observer: ZoneObserver) {
-        let zone = self.zone.read().expect("not poisoned");
-        observer(&zone);
+        let mut zone = self.zone.write().expect("not poisoned");
+        observer(Arc::make_mut(&mut zone));
         *self.observer.write().expect("not poisoned") = Some(observer);
     }
 
@@ -68,7 +68,7 @@ impl Resolver {
         f(&self.zone.read().expect("not poisoned"))
     }
 
-    fn notify(&self, zone: &Zone) {
+    fn notify(&self, zone: &mut Zone) {
         if let Some(observer) = self.observer.read().expect("not poisoned").as_ref() {
             observer(zone);
         }
@@ -80,7 +80,7 @@ impl Resolver {
     pub fn update_zone(&self, change: impl FnOnce(&mut Zone)) {
         let mut zone = self.zone.write().expect("not poisoned");
         change(Arc::make_mut(&mut zone));
-        self.notify(&zone);
+        self.notify(Arc::make_mut(&mut zone));
     }
 
     pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType};
 use aya::{Ebpf, EbpfLoader};
-use netctl_dns::zone::kernel::{KernelKey, KernelView, KERNEL_MAX_SLOTS};
+use netctl_dns::zone::kernel::{KernelKey, KernelView, Touched, KERNEL_MAX_SLOTS};
 use netctl_dns::Zone;
 
 pub use netctl_dns::zone::kernel;
@@ -441,13 +441,43 @@ impl Mirror {
         }
     }
 
-    /// Makes the maps say what `zone` says.
-    pub fn sync(&mut self, zone: &Zone) {
-        let wanted = zone.kernel_names();
-        let gone: Vec<KernelKey> = self.names.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
-        // Views first where they shrink, names after: a view never points at a
-        // slot whose names are half written. Within one map every write is whole.
-        self.sync_views(zone);
+    /// Makes the maps say what `zone` says, looking only at what changed since
+    /// the last call (`Zone::take_kernel_touched`): a connect costs its own names,
+    /// not the zone's. For `Resolver::set_observer`.
+    pub fn observe(&mut self, zone: &mut Zone) {
+        match zone.take_kernel_touched() {
+            None => self.sync(zone),
+            Some(touched) => self.apply(zone, touched),
+        }
+    }
+
+    fn apply(&mut self, zone: &Zone, touched: Touched) {
+        let mut names = touched.names;
+        names.sort();
+        names.dedup();
+        for name in names {
+            let wanted = zone.kernel_entries_of(&name);
+            let gone: Vec<KernelKey> = self
+                .names
+                .keys()
+                .filter(|k| k.name == name && !wanted.iter().any(|(w, _)| w == *k))
+                .cloned()
+                .collect();
+            self.write_names(gone, wanted);
+        }
+        let mut containers = touched.containers;
+        containers.sort();
+        containers.dedup();
+        for id in containers {
+            self.sync_view(zone, &id);
+        }
+    }
+
+    fn write_names(
+        &mut self,
+        gone: Vec<KernelKey>,
+        wanted: impl IntoIterator<Item = (KernelKey, Vec<IpAddr>)>,
+    ) {
         for k in gone {
             let r = self.kernel.remove_name(&k);
             self.note(r);
@@ -462,24 +492,36 @@ impl Mirror {
         }
     }
 
+    /// Makes the maps say what `zone` says, all of it.
+    pub fn sync(&mut self, zone: &Zone) {
+        let wanted = zone.kernel_names();
+        let gone: Vec<KernelKey> = self.names.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+        self.sync_views(zone);
+        self.write_names(gone, wanted);
+    }
+
     fn sync_views(&mut self, zone: &Zone) {
-        let containers: Vec<(String, u64, u16)> =
-            self.containers.iter().map(|(id, (c, p))| (id.clone(), *c, *p)).collect();
-        for (id, cookie, port) in containers {
-            match zone.kernel_view(&id) {
-                Some(view) => {
-                    let v = view_val(&view, port);
-                    if self.views.get(&cookie) != Some(&v) {
-                        let r = self.kernel.set_view(cookie, port, &view);
-                        self.note(r);
-                        self.views.insert(cookie, v);
-                    }
+        let ids: Vec<String> = self.containers.keys().cloned().collect();
+        for id in ids {
+            self.sync_view(zone, &id);
+        }
+    }
+
+    fn sync_view(&mut self, zone: &Zone, id: &str) {
+        let Some(&(cookie, port)) = self.containers.get(id) else { return };
+        match zone.kernel_view(id) {
+            Some(view) => {
+                let v = view_val(&view, port);
+                if self.views.get(&cookie) != Some(&v) {
+                    let r = self.kernel.set_view(cookie, port, &view);
+                    self.note(r);
+                    self.views.insert(cookie, v);
                 }
-                None => {
-                    if self.views.remove(&cookie).is_some() {
-                        let r = self.kernel.remove_view(cookie);
-                        self.note(r);
-                    }
+            }
+            None => {
+                if self.views.remove(&cookie).is_some() {
+                    let r = self.kernel.remove_view(cookie);
+                    self.note(r);
                 }
             }
         }
@@ -494,7 +536,7 @@ impl Mirror {
                 self.note(r);
             }
         }
-        self.sync_views(zone);
+        self.sync_view(zone, container_id);
     }
 
     /// The container's listener is gone: the kernel answers nothing more there.

@@ -219,11 +219,12 @@ fn what_the_kernel_answers_and_what_it_leaves() {
             aliases: &[],
             addresses: &b_addrs,
         };
+        mirror.observe(&mut zone); // whole, the first time; only what changed after
         zone.set_container("late", &[ep], Some(View { networks: vec!["n0".into()], ..Default::default() }));
-        mirror.sync(&zone);
+        mirror.observe(&mut zone);
         assert!(ask(&mut mirror, "late", 1, None).is_some());
         zone.set_container("late", &[], None);
-        mirror.sync(&zone);
+        mirror.observe(&mut zone);
         assert!(ask(&mut mirror, "late", 1, None).is_none());
         mirror.unregister("a0");
         assert!(ask(&mut mirror, "web-0-0", 1, None).is_none(), "no view: nothing answered");
@@ -265,5 +266,109 @@ fn program_size() {
         other[23] = 6;
         let other_ns = mirror.kernel().time_run(&other, 100_000).unwrap();
         eprintln!("per packet: {other_ns} ns on a packet that is not a question to 127.0.0.11");
+    });
+}
+
+/// Not a test: what keeping the maps costs one change (one container joins) in a
+/// zone of 1000 containers with an alias each (4000 names with short ids and
+/// hostnames): `cargo test --release -p netctl-ebpf --test differential
+/// bench_sync -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_sync() {
+    let mut b = ZoneBuilder::default();
+    b.add_network("n0", "net0", &[]);
+    let aliases: Vec<[String; 1]> = (0..1000).map(|i| [format!("alias-{i}")]).collect();
+    let addrs: Vec<[IpAddr; 1]> =
+        (0..1000).map(|i| [ip(&format!("10.0.{}.{}", i / 250, i % 250 + 2))]).collect();
+    let ids: Vec<String> = (0..1000).map(|i| format!("{i:012x}")).collect();
+    let names: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
+    for i in 0..1000 {
+        b.add_endpoint(&EndpointNames {
+            network_id: "n0",
+            network_name: "net0",
+            container_name: &names[i],
+            short_id: &ids[i],
+            hostname: &ids[i],
+            aliases: &aliases[i],
+            addresses: &addrs[i],
+        });
+    }
+    let mut zone = b.build();
+    in_new_netns(|| {
+        let mut mirror = load(&zone, &[]);
+        mirror.observe(&mut zone);
+        let t = std::time::Instant::now();
+        for round in 0..100 {
+            let a = [ip(&format!("10.9.0.{}", round + 2))];
+            let ep = EndpointNames {
+                network_id: "n0",
+                network_name: "net0",
+                container_name: "late",
+                short_id: "fedcbafedcba",
+                hostname: "late",
+                aliases: &[],
+                addresses: &a,
+            };
+            zone.set_container(
+                "late",
+                &[ep],
+                Some(View { networks: vec!["n0".into()], ..Default::default() }),
+            );
+            mirror.observe(&mut zone);
+        }
+        eprintln!("sync after one change, 4000 names: {:.0} µs", t.elapsed().as_micros() as f64 / 100.0);
+    });
+}
+
+/// Changes followed one at a time (`Mirror::observe`, only what each touched)
+/// leave the maps as a whole rewrite would: equal to `Zone::kernel_names`.
+#[test]
+fn changes_followed_one_by_one_leave_the_maps_whole() {
+    let g = generate();
+    in_new_netns(|| {
+        let cookie = my_cookie();
+        let mut zone = g.zone.clone();
+        let mut mirror = load(&zone, &[("a0", cookie)]);
+        mirror.observe(&mut zone);
+        let names: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+        let shared = ["shared".to_string()];
+        for round in 0..200usize {
+            let i = fastrand::usize(..names.len());
+            let net = ["n0", "n1", "n2"][fastrand::usize(..3)];
+            let addrs = [ip(&format!("172.30.{}.{}", round % 200, i + 2)), ip(&format!("fd30::{round}:{i}"))];
+            let aliases: &[String] = if fastrand::bool() { &shared } else { &[] };
+            let ep = EndpointNames {
+                network_id: net,
+                network_name: net,
+                container_name: &names[i],
+                short_id: &names[i],
+                hostname: &names[i],
+                aliases,
+                addresses: &addrs[..1 + fastrand::usize(..2)],
+            };
+            if fastrand::u8(..4) == 0 {
+                zone.set_container(&names[i], &[], None);
+            } else {
+                let view = View { networks: vec![net.to_string()], ..Default::default() };
+                zone.set_container(&names[i], &[ep], Some(view));
+            }
+            mirror.observe(&mut zone);
+        }
+        // Past 8 addresses the kernel keeps the first 8 and the count (and leaves
+        // the name to userspace): compare what it keeps.
+        let kernel = mirror.kernel().names().unwrap();
+        let wanted = zone.kernel_names();
+        let mut wrong: Vec<String> = Vec::new();
+        for (k, addrs) in &wanted {
+            let keep = &addrs[..addrs.len().min(8)];
+            if kernel.get(k).map(Vec::as_slice) != Some(keep) {
+                wrong.push(format!("{k:?}: kernel {:?}, zone {addrs:?}", kernel.get(k)));
+            }
+        }
+        for k in kernel.keys().filter(|k| !wanted.contains_key(*k)) {
+            wrong.push(format!("{k:?}: in the kernel only"));
+        }
+        assert!(wrong.is_empty(), "{} entries differ: {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
     });
 }

@@ -63,3 +63,47 @@ impl Zone {
         Some(KernelView { slots: v.slots.clone(), pass })
     }
 }
+
+/// Names and containers changed since the mirror last looked.
+#[derive(Debug, Clone, Default)]
+pub struct Touched {
+    pub names: Vec<Vec<u8>>,
+    pub containers: Vec<String>,
+}
+
+impl Zone {
+    /// What changed since the last call; None: everything (a zone built whole, or
+    /// never asked before). Recording starts with the first call, so a zone whose
+    /// changes nobody takes keeps no list.
+    pub fn take_kernel_touched(&mut self) -> Option<Touched> {
+        self.kernel_touched.replace(Touched::default())
+    }
+
+    pub(super) fn touch_name(&mut self, name: &[u8]) {
+        if let Some(t) = &mut self.kernel_touched {
+            if kernel_name(name) {
+                t.names.push(name.to_vec());
+            }
+        }
+    }
+
+    pub(super) fn touch_container(&mut self, id: &str) {
+        if let Some(t) = &mut self.kernel_touched {
+            t.containers.push(id.to_string());
+        }
+    }
+
+    /// `kernel_names` of one name only.
+    pub fn kernel_entries_of(&self, name: &[u8]) -> Vec<(KernelKey, Vec<IpAddr>)> {
+        let mut out = Vec::new();
+        for h in self.names.get(name).into_iter().flatten() {
+            for v6 in [false, true] {
+                let addrs: Vec<IpAddr> = h.addrs.iter().filter(|ip| ip.is_ipv6() == v6).copied().collect();
+                if !addrs.is_empty() {
+                    out.push((KernelKey { slot: h.slot, v6, name: name.to_vec() }, addrs));
+                }
+            }
+        }
+        out
+    }
+}
