@@ -39,7 +39,7 @@ impl KernelDnsState {
         let env_off = std::env::var("NETCTL_KERNEL_FAST_PATH").is_ok_and(|v| v == "0" || v == "false");
         if env_off {
             tracing::info!("resolver: kernel fast path off (NETCTL_KERNEL_FAST_PATH)");
-            return Self::Off("off (NETCTL_KERNEL_FAST_PATH=0)".into());
+            return Self::Off("off by NETCTL_KERNEL_FAST_PATH=0".into());
         }
         if !enabled {
             tracing::info!("resolver: kernel fast path off ([dns] kernel_fast_path = false)");
@@ -99,6 +99,7 @@ impl Daemon {
         udp_port: u16,
     ) {
         let KernelDnsState::On(k) = &self.kernel_dns else { return };
+        let started = std::time::Instant::now();
         let attach = || -> Result<u64, String> {
             let cookie = netctl_ebpf::netns_cookie(udp).map_err(|e| format!("netns cookie: {e}"))?;
             let ns = std::fs::File::open(netns).map_err(|e| format!("open {}: {e}", netns.display()))?;
@@ -116,9 +117,18 @@ impl Daemon {
             Ok(cookie)
         };
         match attach() {
-            Ok(cookie) => self.resolver.with_zone(|zone| {
-                k.mirror.lock().expect("not poisoned").register(container_id, cookie, udp_port, zone)
-            }),
+            Ok(cookie) => {
+                let attached = started.elapsed();
+                self.resolver.with_zone(|zone| {
+                    k.mirror.lock().expect("not poisoned").register(container_id, cookie, udp_port, zone)
+                });
+                tracing::debug!(
+                    container = container_id,
+                    attach_us = attached.as_micros() as u64,
+                    total_us = started.elapsed().as_micros() as u64,
+                    "kernel fast path attached"
+                );
+            }
             Err(e) => {
                 tracing::warn!(container = container_id, error = %e, "kernel fast path not attached: userspace answers")
             }

@@ -208,15 +208,19 @@ impl KernelResolver {
     /// before this one, or an older program). The filter stays when this
     /// process ends: it belongs to the namespace.
     pub fn attach_lo(&mut self) -> Result<()> {
-        match tc::qdisc_add_clsact("lo") {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+        // A qdisc made now has no filter yet: only an existing one is searched
+        // for ours (one netlink dump fewer for every new container).
+        let fresh = match tc::qdisc_add_clsact("lo") {
+            Ok(()) => true,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
             Err(e) => return Err(Error::Io("add the clsact qdisc to lo".into(), e)),
-        }
-        match tc::qdisc_detach_program("lo", TcAttachType::Egress, PROGRAM) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Io("remove the old filter on lo".into(), e)),
+        };
+        if !fresh {
+            match tc::qdisc_detach_program("lo", TcAttachType::Egress, PROGRAM) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io("remove the old filter on lo".into(), e)),
+            }
         }
         let prog = program(&mut self.bpf)?;
         let options = TcAttachOptions::Netlink(NlOptions { priority: PRIORITY, handle: 1 });
