@@ -12,6 +12,7 @@
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netctl_dns::Resolver;
@@ -60,6 +61,7 @@ impl KernelDnsState {
                 resolver.set_observer(Box::new(move |zone| {
                     observer.mirror.lock().expect("not poisoned").observe(zone)
                 }));
+                ATTACHING.store(true, Ordering::Release);
                 tracing::info!(size = ?k.size, pins = netctl_ebpf::PIN_DIR, "resolver: kernel fast path on");
                 Self::On(k)
             }
@@ -88,50 +90,48 @@ impl KernelDnsState {
     }
 }
 
+/// Set once the program is loaded and pinned: listeners' preparations attach it.
+static ATTACHING: AtomicBool = AtomicBool::new(false);
+
+/// Puts the program on `lo` of the namespace `ns` (blocking, on a thread of its
+/// own in the namespace). Called where the container's listener is prepared, so
+/// that it overlaps the endpoint's creation; without the program loaded, nothing.
+pub(crate) fn attach_in(ns: &(impl AsFd + Sync), container_id: &str) {
+    if !ATTACHING.load(Ordering::Acquire) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let attached = std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("enter the namespace: {e}"))?;
+            netctl_ebpf::attach_lo_pinned(Path::new(netctl_ebpf::PIN_DIR)).map_err(|e| e.to_string())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("attach thread panicked".into()))
+    });
+    match attached {
+        Ok(()) => tracing::debug!(
+            container = container_id,
+            us = started.elapsed().as_micros() as u64,
+            "kernel fast path attached"
+        ),
+        Err(e) => {
+            tracing::warn!(container = container_id, error = %e, "kernel fast path not attached: userspace answers")
+        }
+    }
+}
+
 impl Daemon {
-    /// The container's listener is about to be served: the program on its
-    /// namespace's `lo`, and its view in the kernel.
-    pub(crate) fn kernel_dns_listener(
-        &self,
-        container_id: &str,
-        netns: &Path,
-        udp: &UdpSocket,
-        udp_port: u16,
-    ) {
+    /// The container's listener is about to be served: its view in the kernel
+    /// (the program is on its `lo` since `attach_in`).
+    pub(crate) fn kernel_dns_listener(&self, container_id: &str, udp: &UdpSocket, udp_port: u16) {
         let KernelDnsState::On(k) = &self.kernel_dns else { return };
-        let started = std::time::Instant::now();
-        let attach = || -> Result<u64, String> {
-            let cookie = netctl_ebpf::netns_cookie(udp).map_err(|e| format!("netns cookie: {e}"))?;
-            let ns = std::fs::File::open(netns).map_err(|e| format!("open {}: {e}", netns.display()))?;
-            let mut mirror = k.mirror.lock().expect("not poisoned");
-            let kernel = mirror.kernel();
-            std::thread::scope(|s| {
-                s.spawn(|| {
-                    nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(|e| format!("enter the namespace: {e}"))?;
-                    kernel.attach_lo().map_err(|e| e.to_string())
-                })
-                .join()
-                .unwrap_or_else(|_| Err("attach thread panicked".into()))
-            })?;
-            Ok(cookie)
-        };
-        match attach() {
-            Ok(cookie) => {
-                let attached = started.elapsed();
-                self.resolver.with_zone(|zone| {
-                    k.mirror.lock().expect("not poisoned").register(container_id, cookie, udp_port, zone)
-                });
-                tracing::debug!(
-                    container = container_id,
-                    attach_us = attached.as_micros() as u64,
-                    total_us = started.elapsed().as_micros() as u64,
-                    "kernel fast path attached"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(container = container_id, error = %e, "kernel fast path not attached: userspace answers")
-            }
+        match netctl_ebpf::netns_cookie(udp) {
+            Ok(cookie) => self.resolver.with_zone(|zone| {
+                k.mirror.lock().expect("not poisoned").register(container_id, cookie, udp_port, zone)
+            }),
+            Err(e) => tracing::warn!(container = container_id, error = %e, "netns cookie: userspace answers"),
         }
     }
 

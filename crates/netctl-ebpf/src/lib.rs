@@ -208,26 +208,7 @@ impl KernelResolver {
     /// before this one, or an older program). The filter stays when this
     /// process ends: it belongs to the namespace.
     pub fn attach_lo(&mut self) -> Result<()> {
-        // A qdisc made now has no filter yet: only an existing one is searched
-        // for ours (one netlink dump fewer for every new container).
-        let fresh = match tc::qdisc_add_clsact("lo") {
-            Ok(()) => true,
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
-            Err(e) => return Err(Error::Io("add the clsact qdisc to lo".into(), e)),
-        };
-        if !fresh {
-            match tc::qdisc_detach_program("lo", TcAttachType::Egress, PROGRAM) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::Io("remove the old filter on lo".into(), e)),
-            }
-        }
-        let prog = program(&mut self.bpf)?;
-        let options = TcAttachOptions::Netlink(NlOptions { priority: PRIORITY, handle: 1 });
-        let id = prog.attach_with_options("lo", TcAttachType::Egress, options)?;
-        // A link dropped is detached: this one must outlive the daemon.
-        std::mem::forget(prog.take_link(id)?);
-        Ok(())
+        attach(program(&mut self.bpf)?)
     }
 
     pub fn set_view(&mut self, cookie: u64, udp_port: u16, view: &KernelView) -> Result<()> {
@@ -374,6 +355,40 @@ impl KernelResolver {
         }
         Ok((attr.retval, attr.data_size_out as usize, attr.duration))
     }
+}
+
+/// `KernelResolver::attach_lo` with the program pinned in `pin_dir` by a
+/// daemon's `load`: needs no handle of the loader's, so namespaces are attached
+/// in parallel, each on the thread that prepares its listener.
+pub fn attach_lo_pinned(pin_dir: &Path) -> Result<()> {
+    let mut prog = SchedClassifier::from_pin(pin_dir.join(PROGRAM))?;
+    attach(&mut prog)
+}
+
+/// Attaches `prog` to clsact egress of `lo` in the calling thread's network
+/// namespace, replacing a filter of ours already there (a daemon before this
+/// one, or an older program). The filter stays when this process ends: it
+/// belongs to the namespace.
+fn attach(prog: &mut SchedClassifier) -> Result<()> {
+    // A qdisc made now has no filter yet: only an existing one is searched for
+    // ours (one netlink dump fewer for every new container).
+    let fresh = match tc::qdisc_add_clsact("lo") {
+        Ok(()) => true,
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
+        Err(e) => return Err(Error::Io("add the clsact qdisc to lo".into(), e)),
+    };
+    if !fresh {
+        match tc::qdisc_detach_program("lo", TcAttachType::Egress, PROGRAM) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io("remove the old filter on lo".into(), e)),
+        }
+    }
+    let options = TcAttachOptions::Netlink(NlOptions { priority: PRIORITY, handle: 1 });
+    let id = prog.attach_with_options("lo", TcAttachType::Egress, options)?;
+    // A link dropped is detached: this one must outlive the daemon.
+    std::mem::forget(prog.take_link(id)?);
+    Ok(())
 }
 
 fn program(bpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
