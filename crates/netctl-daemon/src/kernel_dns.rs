@@ -2,8 +2,9 @@
 //! and loaded at start (`[dns] kernel_fast_path`; off, or refused by the kernel:
 //! logged once, userspace serves everything), its maps kept equal to the zone by
 //! an observer the resolver calls with every zone it answers from, and its
-//! program attached to `lo` of each container namespace when the container's
-//! listener is served. Programs and maps stay attached and pinned under
+//! program attached to `lo` of each container namespace where the container's
+//! listener is prepared (so that it overlaps the endpoint's creation), its view
+//! written as the listener is served. Programs and maps stay attached and pinned under
 //! /sys/fs/bpf/netctl while no daemon runs, so names keep answering; a daemon
 //! starting takes the pinned maps over, removes every view of the last one
 //! (their network numbering may differ from its own) and writes each container's
