@@ -35,6 +35,23 @@ if [ ${#need[@]} -gt 0 ] && [ -z "$DESTDIR" ]; then
   fi
 fi
 
+# What the build needs besides Rust: clang and libbpf's headers for the
+# resolver's kernel fast path (crates/netctl-ebpf, a tc program in C).
+if [ -z "${NETCTL_BIN_DIR:-}" ]; then
+  build_need=()
+  command -v clang >/dev/null || build_need+=(clang llvm)
+  [ -f /usr/include/bpf/bpf_helpers.h ] || build_need+=(libbpf-dev)
+  if [ ${#build_need[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null; then
+      echo "install.sh: installing ${build_need[*]} with apt-get (to build)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${build_need[@]}" \
+        || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${build_need[@]}"; }
+    else
+      echo "install.sh: the build needs ${build_need[*]}: install them with your package manager" >&2
+      exit 1
+    fi
+  fi
+fi
 [ -n "${NETCTL_BIN_DIR:-}" ] || cargo build --release --bins
 install -d -m 0755 "$DESTDIR/usr/local/bin" "$DESTDIR/etc/netctl" "$DESTDIR/usr/local/share/doc/netctl"
 install -m 0755 "$BIN/netctld" "$BIN/netctl" "$DESTDIR/usr/local/bin/"

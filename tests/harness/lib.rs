@@ -23,6 +23,8 @@ for d in /run /var/lib/netctl /etc/netctl /etc/netns; do mount -t tmpfs tmpfs "$
 cg=$(findmnt -n -t cgroup2 -o TARGET | head -1)
 if [ -n "$cg" ]; then umount -l "$cg"; mount -t cgroup2 cgroup2 "$cg"; fi
 mkdir -p /run/netns /run/netctl
+# A bpffs of the sandbox's own: the kernel resolver's pins never reach the host's.
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
 ip link set lo up
 echo ready
 # PID 1 must reap orphans (a daemon started with setsid, a shim whose parent

@@ -80,11 +80,13 @@ pub struct DnsConfig {
     /// Single-label names that are no container's go to the upstream servers, as
     /// Docker sends them (LAN names such as `nas`); false: NXDOMAIN at once.
     pub forward_single_label: bool,
+    /// Known names answered in the kernel (netctl-ebpf) where it can load.
+    pub kernel_fast_path: bool,
 }
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        Self { upstream: Vec::new(), ttl: 600, forward_single_label: true }
+        Self { upstream: Vec::new(), ttl: 600, forward_single_label: true, kernel_fast_path: true }
     }
 }
 

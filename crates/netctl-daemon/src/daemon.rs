@@ -27,6 +27,8 @@ pub struct Daemon {
     /// Netlink connections inside recently used containers' namespaces.
     pub(crate) netns_links: std::sync::Mutex<crate::netns_links::NetnsLinks>,
     pub(crate) resolver: Arc<netctl_dns::Resolver>,
+    /// The resolver's kernel fast path, or why there is none.
+    pub(crate) kernel_dns: crate::kernel_dns::KernelDnsState,
     pub(crate) listeners: crate::dns::Listeners,
     /// Relays of published ports, per container.
     pub(crate) relays: crate::port_proxy::RelayTable,
@@ -63,6 +65,9 @@ impl Daemon {
         for c in containers_store.load_all()? {
             registry.insert_container(c);
         }
+        let resolver = Arc::new(netctl_dns::Resolver::new(config.dns.ttl));
+        let kernel_dns =
+            crate::kernel_dns::KernelDnsState::start(config.dns.kernel_fast_path, config.dns.ttl, &resolver);
         Ok(Self {
             config: config.clone(),
             netlink,
@@ -72,7 +77,8 @@ impl Daemon {
             cgroups: crate::cgroups::Cgroups::open(&config.cgroup_parent),
             monitor_wakeup: Arc::new(Notify::new()),
             netns_links: std::sync::Mutex::default(),
-            resolver: Arc::new(netctl_dns::Resolver::new(config.dns.ttl)),
+            resolver,
+            kernel_dns,
             listeners: std::sync::Mutex::default(),
             relays: std::sync::Mutex::new(HashMap::new()),
             firewall_applied: std::sync::Mutex::new(None),

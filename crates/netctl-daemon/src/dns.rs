@@ -120,6 +120,7 @@ fn prepare_listener(path: &Path, container_id: &str, exec_root: &Path) -> Result
     if !from_store {
         crate::systemd::store(container_id, &udp, &tcp);
     }
+    crate::kernel_dns::attach_in(&ns, container_id);
     let (netns, container_id) = (path.to_path_buf(), container_id.to_string());
     Ok(PreparedListener { udp, tcp, udp_port, tcp_port, netns, container_id, ports_file })
 }
@@ -388,6 +389,7 @@ impl Daemon {
     }
 
     fn serve_listener(&self, id: &str, name: &str, p: PreparedListener) -> Result<Listener> {
+        self.kernel_dns_listener(id, &p.udp, p.udp_port);
         let (udp, tcp, udp_port, tcp_port) = (p.udp, p.tcp, p.udp_port, p.tcp_port);
         let who: Arc<str> = Arc::from(id);
         let io = |e| DaemonError::Io("serve resolver".into(), e);
@@ -406,6 +408,7 @@ impl Daemon {
             table.served.remove(&c.id)
         };
         if removed.is_some() {
+            self.kernel_dns_forget(&c.id);
             self.forget_listener(&c.id);
         }
         if removed.is_some() && unredirect {

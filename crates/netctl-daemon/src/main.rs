@@ -15,6 +15,7 @@ mod events;
 mod firewall;
 mod host;
 mod journal;
+mod kernel_dns;
 mod links;
 mod lock;
 mod logging;

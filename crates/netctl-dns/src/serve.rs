@@ -26,8 +26,13 @@ pub const TCP_CONNECTIONS_PER_CONTAINER: usize = 32;
 /// Questions are small; answers larger than this go over TCP anyway.
 pub(crate) const MAX_UDP: usize = 1500;
 
+/// Told of every zone the resolver answers from, under the zone's lock, before
+/// the change returns (the kernel's fast path mirrors the zone this way).
+pub type ZoneObserver = Box<dyn Fn(&mut Zone) + Send + Sync>;
+
 pub struct Resolver {
     zone: RwLock<Arc<Zone>>,
+    observer: RwLock<Option<ZoneObserver>>,
     upstreams: RwLock<Arc<Vec<SocketAddr>>>,
     pub forwarder: Forwarder,
     pub ttl: u32,
@@ -37,6 +42,7 @@ impl Resolver {
     pub fn new(ttl: u32) -> Self {
         Self {
             zone: RwLock::new(Arc::new(Zone::default())),
+            observer: RwLock::new(None),
             upstreams: RwLock::new(Arc::new(Vec::new())),
             forwarder: Forwarder::default(),
             ttl,
@@ -45,7 +51,27 @@ impl Resolver {
 
     /// Swaps in a new zone; queries in progress finish with the old one.
     pub fn set_zone(&self, zone: Zone) {
-        *self.zone.write().expect("not poisoned") = Arc::new(zone);
+        let mut current = self.zone.write().expect("not poisoned");
+        *current = Arc::new(zone);
+        self.notify(Arc::make_mut(&mut current));
+    }
+
+    /// `observer` sees the current zone now and every zone after it.
+    pub fn set_observer(&self, observer: ZoneObserver) {
+        let mut zone = self.zone.write().expect("not poisoned");
+        observer(Arc::make_mut(&mut zone));
+        *self.observer.write().expect("not poisoned") = Some(observer);
+    }
+
+    /// Runs `f` with the current zone, no change running meanwhile.
+    pub fn with_zone<R>(&self, f: impl FnOnce(&Zone) -> R) -> R {
+        f(&self.zone.read().expect("not poisoned"))
+    }
+
+    fn notify(&self, zone: &mut Zone) {
+        if let Some(observer) = self.observer.read().expect("not poisoned").as_ref() {
+            observer(zone);
+        }
     }
 
     /// Changes the zone in place under the write lock, so a query sees the change
@@ -54,6 +80,7 @@ impl Resolver {
     pub fn update_zone(&self, change: impl FnOnce(&mut Zone)) {
         let mut zone = self.zone.write().expect("not poisoned");
         change(Arc::make_mut(&mut zone));
+        self.notify(Arc::make_mut(&mut zone));
     }
 
     pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {

@@ -85,6 +85,8 @@ pub struct Zone {
     /// What each container put into the records, so that one container's change
     /// is undone and redone without rebuilding everything.
     placed: HashMap<String, Vec<Placed>>,
+    /// What changed since the kernel's mirror last looked (`kernel::Touched`).
+    kernel_touched: Option<kernel::Touched>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,7 @@ impl Zone {
         names.sort();
         names.dedup();
         for name in &names {
+            self.touch_name(name.as_bytes());
             let holders = self.names.entry(NameKey::from_slice(name.as_bytes())).or_default();
             let at = match holders.iter().position(|h| h.slot == slot) {
                 Some(at) => at,
@@ -204,6 +207,7 @@ impl Zone {
 
     fn unplace(&mut self, p: &Placed) {
         for name in &p.names {
+            self.touch_name(name.as_bytes());
             let Some(holders) = self.names.get_mut(name.as_bytes()) else { continue };
             for h in holders.iter_mut() {
                 if h.slot == p.slot {
@@ -222,6 +226,7 @@ impl Zone {
     }
 
     fn set_view(&mut self, container_id: &str, view: View) {
+        self.touch_container(container_id);
         let slots = view.networks.iter().map(|id| self.slot(id)).collect();
         self.views.insert(container_id.to_string(), PlacedView { view, slots });
     }
@@ -239,6 +244,7 @@ impl Zone {
         match view {
             Some(v) => self.set_view(container_id, v),
             None => {
+                self.touch_container(container_id);
                 self.views.remove(container_id);
             }
         }
@@ -381,6 +387,7 @@ impl Zone {
 }
 
 mod fast;
+pub mod kernel;
 pub use fast::Local;
 
 /// Fisher–Yates with the thread's own generator (fastrand's wyrand: a few

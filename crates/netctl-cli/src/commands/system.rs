@@ -134,6 +134,7 @@ fn info_text(i: &Value) -> String {
     let mut line = |label: &str, value: String| out.push_str(&format!(" {label}: {value}\n"));
     line("Swarm", s(&i["Swarm"]["LocalNodeState"]));
     line("Cluster", i["NetctlCluster"].as_str().unwrap_or("none (no [cluster] in netctl.toml)").to_string());
+    line("Resolver", i["NetctlDns"].as_str().unwrap_or("userspace").to_string());
     line("Kernel Version", s(&i["KernelVersion"]));
     line("Operating System", s(&i["OperatingSystem"]));
     line("OSType", s(&i["OSType"]));

@@ -85,6 +85,9 @@ pub struct Info {
     /// netctl's own: this host's place in a cluster (`[cluster]`), if it has one.
     #[serde(rename = "NetctlCluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// netctl's own: which path answers at 127.0.0.11 (the kernel's fast path or userspace alone).
+    #[serde(rename = "NetctlDns", default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

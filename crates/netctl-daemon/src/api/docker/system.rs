@@ -154,5 +154,6 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Json<Info> {
             .collect(),
         warnings: Vec::new(),
         cluster: d.cluster.as_ref().map(|c| c.status_line()),
+        dns: Some(d.kernel_dns.status_line()),
     })
 }
