@@ -29,7 +29,7 @@ for h in "$@"; do
   i=$((i + 1))
   ip netns add "h$h" && plug "h$h" "192.168.77.$i"
   ip netns exec "h$h" unshare --mount --propagation private sh -c \
-    "for d in /run /var/lib/netctl /etc/netctl; do mount -t tmpfs tmpfs \$d; done; mkdir -p /run/netns /run/netctl; echo \$\$ > $STATE/$h.pid; exec sleep infinity" &
+    "for d in /run /var/lib/netctl /etc/netctl; do mount -t tmpfs tmpfs \$d; done; mount -t bpf bpf /sys/fs/bpf; mkdir -p /run/netns /run/netctl; echo \$\$ > $STATE/$h.pid; exec sleep infinity" &
 done
 for h in "$@"; do while [ ! -s "$STATE/$h.pid" ]; do sleep 0.05; done; done
 for i in $(seq 100); do ETCDCTL_API=3 ip netns exec et etcdctl --endpoints http://192.168.77.100:2379 endpoint health >/dev/null 2>&1 && break; sleep 0.1; done

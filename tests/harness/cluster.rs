@@ -261,6 +261,9 @@ const HOST_SETUP: &str = r#"
 set -e
 for d in /run /var/lib/netctl /etc/netctl /etc/netns; do mount -t tmpfs tmpfs "$d"; done
 mkdir -p /run/netns /run/netctl
+# A bpffs of the host's own, as a separate machine has: each netctld pins its kernel
+# resolver's program and maps there and takes over what it finds.
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
 hostname "host-$1"
 echo "cgroup_parent = \"netctl-$1\"" > /etc/netctl/netctl.toml
 echo ready

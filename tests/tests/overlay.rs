@@ -376,3 +376,55 @@ fn an_address_reused_on_another_host_is_reachable_at_once() {
     });
     in_probe("ping -c 1 -W 1 10.200.0.50").ok();
 }
+
+/// Questions answered in the kernel so far on `host` (`netctl info`), None when
+/// the kernel fast path is off there.
+fn kernel_hits(host: &Host) -> Option<u64> {
+    let info = host.netctl("info").ok();
+    let line = info.stdout.lines().find(|l| l.trim_start().starts_with("Resolver:"))?.to_string();
+    if !line.contains("kernel fast path on") {
+        return None;
+    }
+    line.split('(').nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok())
+}
+
+/// Each host's kernel fast path (issue 17) is its own and answers the other hosts'
+/// names too: three netctld on one machine never share or wipe each other's maps.
+#[test]
+fn each_host_answers_other_hosts_names_from_its_own_kernel_maps() {
+    let m = cluster(3, 1, 10);
+    let (a, b, c) = (m.host("a"), m.host("b"), m.host("c"));
+    // A network of a's own first: a numbers its networks differently from b and c.
+    a.netctl("network create --subnet 10.99.0.0/24 local-a").ok();
+    a.netctl("run -d --name secret --net local-a -- sleep 1000").ok();
+    a.netctl("network create -d overlay --subnet 10.200.0.0/24 mesh").ok();
+    let mut names = Vec::new();
+    for h in [a, b, c] {
+        h.netctl(&format!("run -d --name box-{} --net mesh -- sleep 1000", h.name)).ok();
+        names.push(format!("box-{}", h.name));
+    }
+    for h in [a, b, c] {
+        let Some(before) = kernel_hits(h) else {
+            eprintln!("host {}: kernel fast path off here; skipped", h.name);
+            return;
+        };
+        for n in &names {
+            let owner = m.host(&n[4..]);
+            assert_eq!(
+                dig_in(h, &format!("box-{}", h.name), n),
+                ip_on(owner, n, "mesh"),
+                "{n} from {}",
+                h.name
+            );
+        }
+        let after = kernel_hits(h).unwrap();
+        assert!(after >= before + 3, "host {}: {before} → {after} kernel answers", h.name);
+        // a's own network's names stay a's.
+        assert_eq!(dig_in(h, &format!("box-{}", h.name), "secret"), "", "secret answered on {}", h.name);
+    }
+    // A restart of b's netctld takes over b's maps only: a still answers from its kernel.
+    b.restart_daemon();
+    let before = kernel_hits(a).unwrap();
+    assert_eq!(dig_in(a, "box-a", "box-c"), ip_on(c, "box-c", "mesh"));
+    assert!(kernel_hits(a).unwrap() > before, "a's views survived b's restart");
+}

@@ -66,8 +66,12 @@ impl Daemon {
             registry.insert_container(c);
         }
         let resolver = Arc::new(netctl_dns::Resolver::new(config.dns.ttl));
-        let kernel_dns =
-            crate::kernel_dns::KernelDnsState::start(config.dns.kernel_fast_path, config.dns.ttl, &resolver);
+        let kernel_dns = crate::kernel_dns::KernelDnsState::start(
+            config.dns.kernel_fast_path,
+            config.dns.ttl,
+            &resolver,
+            &config.data_root,
+        );
         Ok(Self {
             config: config.clone(),
             netlink,

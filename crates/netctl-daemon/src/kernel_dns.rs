@@ -12,7 +12,7 @@
 
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +37,7 @@ impl KernelDnsState {
     /// is said once in the log, and the userspace resolver answers everything.
     /// NETCTL_KERNEL_FAST_PATH=0 turns it off as the configuration does (CI
     /// runs the resolver's tests both ways).
-    pub fn start(enabled: bool, ttl: u32, resolver: &Resolver) -> Self {
+    pub fn start(enabled: bool, ttl: u32, resolver: &Resolver, data_root: &Path) -> Self {
         let env_off = std::env::var("NETCTL_KERNEL_FAST_PATH").is_ok_and(|v| v == "0" || v == "false");
         if env_off {
             tracing::info!("resolver: kernel fast path off (NETCTL_KERNEL_FAST_PATH)");
@@ -49,8 +49,8 @@ impl KernelDnsState {
         }
         let load = || -> Result<KernelDns, String> {
             netctl_ebpf::ensure_bpffs().map_err(|e| format!("no bpffs at /sys/fs/bpf ({e})"))?;
-            let kernel = KernelResolver::load(Some(Path::new(netctl_ebpf::PIN_DIR)), ttl)
-                .map_err(|e| e.to_string())?;
+            let pins = PIN.get_or_init(|| pin_dir_for(data_root));
+            let kernel = KernelResolver::load(Some(pins), ttl).map_err(|e| e.to_string())?;
             let size = kernel.size().ok();
             let mirror = Mirror::adopt(kernel).map_err(|e| e.to_string())?;
             Ok(KernelDns { mirror: Mutex::new(mirror), size })
@@ -63,7 +63,7 @@ impl KernelDnsState {
                     observer.mirror.lock().expect("not poisoned").observe(zone)
                 }));
                 ATTACHING.store(true, Ordering::Release);
-                tracing::info!(size = ?k.size, pins = netctl_ebpf::PIN_DIR, "resolver: kernel fast path on");
+                tracing::info!(size = ?k.size, pins = %pin_dir().display(), "resolver: kernel fast path on");
                 Self::On(k)
             }
             Err(e) => {
@@ -91,6 +91,28 @@ impl KernelDnsState {
     }
 }
 
+/// Where this daemon pins its program and maps (`pin_dir_for`), set at start.
+static PIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn pin_dir() -> &'static Path {
+    PIN.get().map(PathBuf::as_path).unwrap_or(Path::new(netctl_ebpf::PIN_DIR))
+}
+
+/// /sys/fs/bpf/netctl/v1 for the default state directory. A daemon with a state
+/// directory of its own (a second one on the machine, or the hosts of the
+/// multi-host tests) pins beside it, under a name made from that directory: a
+/// daemon takes over what it finds pinned, and must never take another's maps
+/// (their networks are numbered otherwise: its names would answer the other's
+/// containers).
+pub(crate) fn pin_dir_for(data_root: &Path) -> PathBuf {
+    if data_root == Path::new("/var/lib/netctl") {
+        return PathBuf::from(netctl_ebpf::PIN_DIR);
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_root.as_os_str().as_encoded_bytes());
+    PathBuf::from(format!("{}-{}", netctl_ebpf::PIN_DIR, &hex::encode(digest)[..12]))
+}
+
 /// Set once the program is loaded and pinned: listeners' preparations attach it.
 static ATTACHING: AtomicBool = AtomicBool::new(false);
 
@@ -106,7 +128,7 @@ pub(crate) fn attach_in(ns: &(impl AsFd + Sync), container_id: &str) {
         s.spawn(|| {
             nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
                 .map_err(|e| format!("enter the namespace: {e}"))?;
-            netctl_ebpf::attach_lo_pinned(Path::new(netctl_ebpf::PIN_DIR)).map_err(|e| e.to_string())
+            netctl_ebpf::attach_lo_pinned(pin_dir()).map_err(|e| e.to_string())
         })
         .join()
         .unwrap_or_else(|_| Err("attach thread panicked".into()))
@@ -142,5 +164,19 @@ impl Daemon {
             // The zone's lock first, as the observer takes them.
             self.resolver.with_zone(|_| k.mirror.lock().expect("not poisoned").unregister(container_id));
         }
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_with_a_state_directory_of_its_own_pins_apart() {
+        assert_eq!(pin_dir_for(Path::new("/var/lib/netctl")), Path::new(netctl_ebpf::PIN_DIR));
+        let other = pin_dir_for(Path::new("/srv/netctl-b"));
+        assert_ne!(other, Path::new(netctl_ebpf::PIN_DIR));
+        assert_eq!(other, pin_dir_for(Path::new("/srv/netctl-b")), "the same directory, the same pins");
+        assert!(other.to_string_lossy().starts_with("/sys/fs/bpf/netctl/v1-"), "{}", other.display());
     }
 }
