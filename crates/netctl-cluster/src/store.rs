@@ -32,6 +32,8 @@ pub struct PublishedEndpoint {
     pub host_id: String,
     pub endpoint_id: String,
     pub record: EndpointRecord,
+    /// The lease it is published under (0: none).
+    pub lease: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -437,14 +439,14 @@ impl Session {
             .await
             .map_err(|e| self.unreachable(&e))?;
         stream.watch(keys::ENDPOINTS, Some(opts(keys::ENDPOINTS))).await.map_err(|e| self.unreachable(&e))?;
-        Ok(Watch { stream, session_revisions: self })
+        Ok(Watch { stream, session: self })
     }
 }
 
 /// A watch of networks and endpoints; a failure means: take a new snapshot.
 pub struct Watch<'a> {
     stream: etcd_client::WatchStream,
-    session_revisions: &'a Session,
+    session: &'a Session,
 }
 
 impl Watch<'_> {
@@ -452,16 +454,16 @@ impl Watch<'_> {
     /// compacted); take a new snapshot and watch again.
     pub async fn next(&mut self) -> Result<Vec<WatchEvent>> {
         loop {
-            let resp = self.stream.message().await.map_err(|e| self.session_revisions.unreachable(&e))?;
+            let resp = self.stream.message().await.map_err(|e| self.session.unreachable(&e))?;
             let Some(resp) = resp else {
                 return Err(ClusterError::Unreachable {
-                    endpoints: self.session_revisions.endpoints(),
+                    endpoints: self.session.endpoints(),
                     message: "the watch ended".into(),
                 });
             };
             if resp.canceled() || resp.compact_revision() > 0 {
                 return Err(ClusterError::Unreachable {
-                    endpoints: self.session_revisions.endpoints(),
+                    endpoints: self.session.endpoints(),
                     message: format!("the watch was cancelled ({})", resp.cancel_reason()),
                 });
             }
@@ -477,7 +479,7 @@ impl Watch<'_> {
                     if put {
                         match decode::<NetworkRecord>(kv.key(), kv.value()) {
                             Ok(n) => {
-                                self.session_revisions
+                                self.session
                                     .network_revisions
                                     .lock()
                                     .expect("not poisoned")
@@ -487,7 +489,7 @@ impl Watch<'_> {
                             Err(e) => tracing::warn!(error = %e, "cluster: skipped"),
                         }
                     } else {
-                        self.session_revisions.network_revisions.lock().expect("not poisoned").remove(id);
+                        self.session.network_revisions.lock().expect("not poisoned").remove(id);
                         out.push(WatchEvent::NetworkDeleted(id.to_string()));
                     }
                 } else if let Some((net, host, ep)) = keys::parse_endpoint(&key) {
@@ -519,5 +521,6 @@ fn published(kv: &KeyValue) -> Result<Option<PublishedEndpoint>> {
         host_id: host.into(),
         endpoint_id: ep.into(),
         record: decode(kv.key(), kv.value())?,
+        lease: kv.lease(),
     }))
 }

@@ -109,14 +109,10 @@ impl Daemon {
         let addresses = bridge_addresses(net);
         let bridge =
             BridgeSpec { name: &net.bridge, mtu: net.mtu, addresses: &addresses, network_id: &net.id };
-        if self.netlink.link_by_name(&net.bridge).await?.is_some() {
-            self.netlink.ensure_bridge(&bridge).await?;
-        } else {
-            self.netlink.create_bridge(&bridge).await?;
-        }
-        let vxlan = self.vxlan_spec(net, cluster);
+        // Made, or (a record installed again: etcd's, at a restart) repaired.
+        self.netlink.ensure_bridge(&bridge).await?;
         let dev = net.vxlan_device();
-        let made = self.netlink.ensure_vxlan(&VxlanSpec { name: &dev, ..vxlan }).await;
+        let made = self.netlink.ensure_vxlan(&self.vxlan_spec(net, &dev, cluster)).await;
         if let Err(e) = made {
             let _ = self.netlink.delete_link(&net.bridge).await;
             return Err(e.into());
@@ -129,13 +125,15 @@ impl Daemon {
         Ok(())
     }
 
+    /// The VXLAN device `dev` of an overlay network on this host.
     pub(crate) fn vxlan_spec<'a>(
         &self,
         net: &'a Network,
+        dev: &'a str,
         cluster: &crate::cluster::ClusterService,
     ) -> VxlanSpec<'a> {
         VxlanSpec {
-            name: "",
+            name: dev,
             vni: net.vni.unwrap_or_default(),
             local: cluster.config.advertise,
             port: cluster.config.vxlan_port,
@@ -230,7 +228,7 @@ impl Daemon {
         };
         for net in registry.networks().filter(|n| n.is_overlay()) {
             let dev = net.vxlan_device();
-            let spec = VxlanSpec { name: &dev, ..self.vxlan_spec(net, &cluster) };
+            let spec = self.vxlan_spec(net, &dev, &cluster);
             if let Err(e) = self.netlink.ensure_vxlan(&spec).await {
                 tracing::error!(network = %net.name, error = %e, "cannot restore the overlay network's VXLAN device");
             }

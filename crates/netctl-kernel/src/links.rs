@@ -78,10 +78,15 @@ impl Netlink {
     }
 
     pub async fn link_by_name(&self, name: &str) -> Result<Option<LinkInfo>> {
+        Ok(self.link_message(name).await?.map(LinkInfo::from_message))
+    }
+
+    /// The kernel's whole message for the link `name`, None if there is none: for
+    /// readers of attributes `LinkInfo` leaves out (vxlan.rs).
+    pub(crate) async fn link_message(&self, name: &str) -> Result<Option<LinkMessage>> {
         let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
         match stream.try_next().await {
-            Ok(Some(msg)) => Ok(Some(LinkInfo::from_message(msg))),
-            Ok(None) => Ok(None),
+            Ok(msg) => Ok(msg),
             Err(e) => {
                 let err = KernelError::netlink(format!("look up link {name}"), e);
                 if err.is_not_found() {

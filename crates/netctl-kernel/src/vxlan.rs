@@ -159,25 +159,26 @@ impl VxlanState {
     }
 }
 
+/// A neighbour or forwarding entry's destination (address) and MAC.
+fn destination_and_mac(attrs: Vec<NeighbourAttribute>) -> (Option<IpAddr>, Option<[u8; 6]>) {
+    let (mut dst, mut mac) = (None, None);
+    for attr in attrs {
+        match attr {
+            NeighbourAttribute::Destination(addr) => dst = address_of(&addr),
+            NeighbourAttribute::LinkLayerAddress(lla) => mac = <[u8; 6]>::try_from(lla).ok(),
+            _ => {}
+        }
+    }
+    (dst, mac)
+}
+
 fn not_there(op: String, what: &str) -> KernelError {
     KernelError::Other { op, message: what.to_string() }
 }
 
 impl Netlink {
     async fn vxlan_state(&self, name: &str) -> Result<Option<VxlanState>> {
-        let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
-        match stream.try_next().await {
-            Ok(Some(msg)) => Ok(Some(VxlanState::from_message(msg))),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                let err = KernelError::netlink(format!("look up link {name}"), e);
-                if err.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        Ok(self.link_message(name).await?.map(VxlanState::from_message))
     }
 
     /// Creates the VXLAN device: `nolearning proxy`, no group or remote, on the
@@ -441,15 +442,7 @@ impl Netlink {
             if msg.header.ifindex != index {
                 continue;
             }
-            let (mut ip, mut mac) = (None, None);
-            for attr in msg.attributes {
-                match attr {
-                    NeighbourAttribute::Destination(addr) => ip = address_of(&addr),
-                    NeighbourAttribute::LinkLayerAddress(lla) => mac = <[u8; 6]>::try_from(lla).ok(),
-                    _ => {}
-                }
-            }
-            if let (Some(ip), Some(mac)) = (ip, mac) {
+            if let (Some(ip), Some(mac)) = destination_and_mac(msg.attributes) {
                 out.push((ip, mac));
             }
         }
@@ -474,15 +467,7 @@ impl Netlink {
             {
                 continue;
             }
-            let (mut dst, mut mac) = (None, None);
-            for attr in msg.attributes {
-                match attr {
-                    NeighbourAttribute::Destination(addr) => dst = address_of(&addr),
-                    NeighbourAttribute::LinkLayerAddress(lla) => mac = <[u8; 6]>::try_from(lla).ok(),
-                    _ => {}
-                }
-            }
-            if let (Some(mac), Some(dst)) = (mac, dst) {
+            if let (Some(dst), Some(mac)) = destination_and_mac(msg.attributes) {
                 out.push((mac, dst));
             }
         }

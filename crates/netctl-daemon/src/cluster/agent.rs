@@ -122,9 +122,11 @@ async fn republish_own(cluster: &ClusterService, registry: &Registry, snap: &Sna
         {
             local.insert((ep.network_id.as_str(), ep.id.as_str()));
             let rec = cluster.record_of(c, ep);
-            // Re-put every time: a lease made anew leaves none of them alive.
-            if published.get(&(ep.network_id.as_str(), ep.id.as_str())).is_some_and(|p| p.record == rec)
-                && !session.status().fresh_lease
+            // Already there, as it is and under the live lease: nothing to do.
+            let lease = session.status().lease.unwrap_or_default();
+            if published
+                .get(&(ep.network_id.as_str(), ep.id.as_str()))
+                .is_some_and(|p| p.record == rec && p.lease == lease)
             {
                 continue;
             }
